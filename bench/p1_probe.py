@@ -39,14 +39,17 @@ t0 = time.perf_counter(); probe = train_probe(task, a.epochs, a.lr, seed=0); t_p
 acc_probe = test_acc_probe(probe.model)
 
 # fastai: the same linear head trained through a frozen body, forward pass every epoch
-set_seed(0, reproducible=True)
 model = task.model()
+set_seed(0, reproducible=True)  # the same initial head as the probe's (train_probe seeds, then builds nn.Linear)
+with torch.no_grad():
+    fresh = torch.nn.Linear(task.meta.feature_dim, task.n_classes)
+    task.head(model).weight.copy_(fresh.weight); task.head(model).bias.copy_(fresh.bias)
 for p in model.parameters(): p.requires_grad_(False)
 for p in task.head(model).parameters(): p.requires_grad_(True)
 learn = Learner(task.dls(seed=0), model, loss_func=CrossEntropyLossFlat(), metrics=accuracy, train_bn=False, cbs=[BnFreeze()])
 learn.recorder.silent = True
 t0 = time.perf_counter()
-with learn.no_bar(): learn.fit_one_cycle(a.epochs, a.lr)
+with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(a.epochs, a.lr)
 t_frozen = time.perf_counter() - t0
 probs, y = learn.get_preds(dl=task.test_dl())
 acc_frozen = (probs.argmax(1) == y).float().mean().item()

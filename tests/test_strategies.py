@@ -1,0 +1,95 @@
+"Integration tests of the feature cache, the strategies and the comparison harness on real weights and data (offline)."
+import json, os
+import numpy as np, pytest, torch
+from ftlearn.data import load_data
+from ftlearn.features import FeatureCache, extract_features, model_fingerprint
+from ftlearn.tasks import make_task
+import ftlearn.compare as C
+from ftlearn.strategies import run_strategy, STRATEGIES, TrainingDiverged
+from ftlearn.cli import main
+
+@pytest.fixture(scope='module')
+def splits(): return load_data('fashion_mnist', n_per_class=6, n_valid=30, n_test=40)
+
+@pytest.fixture
+def task(splits, tmp_path): return make_task(splits, 'efficientnet_lite0', size=32, bs=32, cache=FeatureCache(tmp_path/'features'))
+
+def test_cached_features_equal_fresh(task):
+    X1, y1 = task.features('test', progress=False)          # computed and stored
+    X2, y2 = task.features('test', progress=False)          # from disk
+    fm = task.feature_model()
+    X3, y3 = extract_features(fm, task.split_dl('test'), task.pooled, 'cpu', progress=False)
+    assert torch.equal(X1, X2) and torch.equal(y1, y2)
+    torch.testing.assert_close(X2, X3, rtol=1e-4, atol=1e-4)
+    assert torch.equal(y3, torch.as_tensor(task.splits.y_test))
+
+def test_cache_key_changes_with_inputs(task, splits, tmp_path):
+    task.features('test', progress=False)
+    n = len(list((tmp_path/'features').glob('*.pt')))
+    other = make_task(load_data('fashion_mnist', n_per_class=6, n_valid=30, n_test=40, seed=1), 'efficientnet_lite0', size=32,
+                      cache=task.cache)
+    other.features('test', progress=False)                   # other data -> new entry
+    bigger = make_task(splits, 'efficientnet_lite0', size=40, cache=task.cache)
+    bigger.features('test', progress=False)                  # other transform -> new entry
+    assert len(list((tmp_path/'features').glob('*.pt'))) == n + 2
+
+def test_probe_leaves_backbone_untouched(task):
+    fp = model_fingerprint(task.feature_model())
+    r = run_strategy('linear_probe', task, epochs=2)
+    assert model_fingerprint(task.feature_model()) == fp
+    assert r.trainable_params == 1280 * 10 + 10 < r.total_params
+
+def test_lp_ft_starts_from_probe_head(task, monkeypatch):
+    "LP-FT's fine-tuning phase must start with the probe's weights in the model's head."
+    seen = {}
+    import ftlearn.strategies as S
+    orig = S._learner
+    def spy(task_, model, name, *a, **k):
+        if name == 'lp_ft': seen['w'] = task_.head(model).weight.detach().clone()
+        return orig(task_, model, name, *a, **k)
+    monkeypatch.setattr(S, '_learner', spy)
+    run_strategy('lp_ft', task, epochs=1, probe_epochs=3)
+    probe = S.train_probe(task, 3, 1e-2, None, 0).model.cpu()
+    torch.testing.assert_close(seen['w'], probe.weight.detach())
+
+def test_compare_resumes_after_interrupt(task, tmp_path, monkeypatch):
+    calls = []
+    orig = C.run_strategy
+    def flaky(name, t, **kw):
+        calls.append(name)
+        if len(calls) == 2: raise KeyboardInterrupt
+        return orig(name, t, **kw)
+    monkeypatch.setattr(C, 'run_strategy', flaky)
+    with pytest.raises(KeyboardInterrupt):
+        C.compare(task, ['feature_extraction', 'linear_probe'], seeds=[0], epochs=1, out=tmp_path, progress=False)
+    assert len(list((tmp_path/'runs').glob('*.json'))) == 1  # the finished run is on disk
+    calls.clear()
+    df = C.compare(task, ['feature_extraction', 'linear_probe'], seeds=[0], epochs=1, out=tmp_path, progress=False)
+    assert calls == ['linear_probe'] and list(df.strategy) == ['feature_extraction', 'linear_probe']
+    assert {'accuracy', 'macro_f1', 'roc_auc', 'trainable_params', 'total_params', 'seconds', 'peak_mem_mb', 'epochs_run'} <= set(df.columns)
+
+def test_diverging_run_is_reported_and_others_kept(task, tmp_path, monkeypatch):
+    orig = C.run_strategy
+    def diverge(name, t, **kw):
+        if name == 'linear_probe': raise TrainingDiverged('linear_probe: the training loss became nan in epoch 1 (batch 1)')
+        return orig(name, t, **kw)
+    monkeypatch.setattr(C, 'run_strategy', diverge)
+    df = C.compare(task, ['feature_extraction', 'linear_probe'], seeds=[0], epochs=1, out=tmp_path, progress=False)
+    assert list(df.status) == ['ok', 'failed'] and 'epoch 1' in df.error.iloc[1]
+    assert len(list((tmp_path/'runs').glob('*.json'))) == 1
+
+def test_bad_input(task, tmp_path):
+    with pytest.raises(ValueError, match='training split has no examples'):
+        load_data('fashion_mnist', frac=0.00005)
+    with pytest.raises(ValueError, match='unknown strategies'):
+        C.compare(task, ['linear_probe', 'ridge'], out=tmp_path)
+    with pytest.raises(ValueError, match='epochs'):
+        C.compare(task, ['linear_probe'], epochs=0, out=tmp_path)
+    blocker = tmp_path/'file'; blocker.write_text('x')
+    with pytest.raises(ValueError, match='cannot write'):
+        C.compare(task, ['linear_probe'], out=blocker/'sub')
+
+def test_cli_errors_are_short(tmp_path, capsys):
+    assert main(['compare', '--data', 'nope', '--out', str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('ftlearn: error: unknown data set') and 'Traceback' not in err
