@@ -15,6 +15,7 @@ from fastai.callback.core import Callback
 from fastai.callback.training import BnFreeze
 from fastai.callback.schedule import *
 from fastai.callback.fp16 import MixedPrecision
+from fastai.callback.channelslast import ChannelsLast  # also patches `Learner.to_channelslast`
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 from fastai.losses import CrossEntropyLossFlat

@@ -93,3 +93,13 @@ def test_cli_errors_are_short(tmp_path, capsys):
     assert main(['compare', '--data', 'nope', '--out', str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith('ftlearn: error: unknown data set') and 'Traceback' not in err
+
+@pytest.mark.parametrize('precision,cbs', [('bf16+channels_last', {'channels_last', 'mixed_precision'}), ('bf16', {'mixed_precision'})])
+def test_cuda_speedups_are_wired(task, monkeypatch, precision, cbs):
+    "The CUDA path (bf16 autocast, channels_last) is only taken on a GPU; check here, on CPU, that it attaches fastai's callbacks."
+    import ftlearn.strategies as S
+    monkeypatch.setattr(S, '_precision', lambda t: precision)
+    learn = S._learner(task, task.model(), 'full_finetune', 0, False, None)
+    assert learn.precision == precision
+    assert {n for n in ('channels_last', 'mixed_precision') if hasattr(learn, n)} == cbs
+    assert learn.mixed_precision.amp_mode.value == 'bf16'
