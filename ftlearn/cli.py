@@ -72,7 +72,7 @@ def compare_main(args):
     df = compare(task, args.strategies, seeds=seeds, epochs=cfg['epochs'], lr=args.lr, augment=args.augment, out=out)
     cols = [c for c in ['strategy', 'seed', 'accuracy', 'macro_f1', 'roc_auc', 'trainable_params', 'seconds', 'peak_mem_mb', 'precision', 'status'] if c in df]
     with pd.option_context('display.width', 160, 'display.max_columns', 20):
-        print(df[cols].to_string(index=False, float_format=lambda x: f'{x:.4g}'))
+        print('\n' + df[cols].to_string(index=False, float_format=lambda x: f'{x:.4g}'))  # after the progress bar's line
         if len(seeds) > 1: print('\n' + summarize(df).to_string(float_format=lambda x: f'{x:.4g}'))
     df.drop(columns=['history'], errors='ignore').to_csv(out/'results.csv', index=False)
     if (df.get('status', 'ok') == 'ok').any():

@@ -149,12 +149,12 @@ def _feature_dls(task, seed, bs=256):
     va = DataLoader(list(zip(Xva, yva)), bs=bs, device=dev)
     return DataLoaders(tr, va, device=dev)
 
-def train_probe(task, epochs=10, lr=1e-2, wd=None, seed=0):
-    "Train an `nn.Linear` on the cached features with fastai; return the trained `Learner`."
+def train_probe(task, epochs=10, lr=1e-2, wd=None, seed=0, bs=256):
+    "Train an `nn.Linear` on the cached features with fastai (batches of `bs` feature vectors); return the trained `Learner`."
     _check_epochs(epochs)
     set_seed(seed, reproducible=True)
     lin = nn.Linear(task.meta.feature_dim, task.n_classes)
-    learn = Learner(_feature_dls(task, seed), lin, loss_func=CrossEntropyLossFlat(), metrics=accuracy, wd=wd,
+    learn = Learner(_feature_dls(task, seed, bs), lin, loss_func=CrossEntropyLossFlat(), metrics=accuracy, wd=wd,
                     cbs=[NaNGuard('linear_probe'), History('probe')])
     _quiet(learn)
     learn.fit_one_cycle(epochs, lr)
