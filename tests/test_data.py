@@ -103,3 +103,10 @@ def test_list_datasets():
     df = list_datasets()
     assert {'fashion_mnist', 'rotten_tomatoes', 'cifar10'} <= set(df.name)
     assert not df.set_index('name').loc['cifar10', 'available_now']  # tests are offline
+
+def test_single_class_is_a_clear_error(tmp_path):
+    (tmp_path/'cats').mkdir()
+    for i in range(5): Image.fromarray(np.full((20, 20, 3), 10 * i, np.uint8)).save(tmp_path/'cats'/f'{i}.png')
+    with pytest.raises(ValueError, match='1 class.*at least 2'): image_folder(tmp_path)
+    with pytest.raises(ValueError, match='1 class.*at least 2'):
+        text_frame(pd.DataFrame(dict(text=[f'review {i}' for i in range(20)], label=['good'] * 20)))
