@@ -11,8 +11,8 @@ from pathlib import Path
 import torch
 
 # %% auto #0
-__all__ = ['cache_dir', 'run_mode', 'is_small', 'offline', 'default_device', 'device_name', 'atomic_write', 'file_sha1',
-           'hash_of']
+__all__ = ['cache_dir', 'course_out', 'run_mode', 'is_small', 'offline', 'default_device', 'device_name', 'atomic_write',
+           'file_sha1', 'hash_of']
 
 # %% ../nbs/00_core.ipynb #7b6be5e8
 def cache_dir(*parts) -> Path:
@@ -21,6 +21,11 @@ def cache_dir(*parts) -> Path:
     p = root.joinpath(*parts)
     p.mkdir(parents=True, exist_ok=True)
     return p
+
+# %% ../nbs/00_core.ipynb #a265ef14
+def course_out(lesson: str) -> Path:
+    "Where a course lesson keeps its runs: `FTLEARN_COURSE_OUT` (default: a temporary folder) / `lesson`."
+    return Path(os.environ.get('FTLEARN_COURSE_OUT', Path(tempfile.gettempdir())/'ftlearn_course'))/lesson
 
 # %% ../nbs/00_core.ipynb #01844531
 def run_mode() -> str:

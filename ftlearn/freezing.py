@@ -8,7 +8,7 @@ Docs: https://ftlearn.github.io/ftlearn/freezing.html.md"""
 from __future__ import annotations
 import numpy as np, pandas as pd, torch
 from torch import nn
-from fastai.torch_core import norm_types
+from fastai.torch_core import norm_bias_params
 from .core import *
 from .backbones import *
 from .tasks import *
@@ -18,13 +18,10 @@ from .strategies import _learner, n_params
 __all__ = ['BN_SETTINGS', 'trainable_table', 'bn_drift']
 
 # %% ../nbs/10_freezing.ipynb #fe809a5c
-def _norm_param_ids(model):
-    return {id(p) for m in model.modules() if isinstance(m, norm_types) for p in m.parameters(recurse=False)}
-
 def trainable_table(learn, names=None) -> pd.DataFrame:
     "Per parameter group of `learn`: parameters, trainable parameters, and the trainable ones in normalisation layers."
     if learn.opt is None: learn.create_opt()
-    norm = _norm_param_ids(learn.model)
+    norm = {id(p) for p in norm_bias_params(learn.model, with_bias=False)}  # fastai's: every norm layer's weights
     names = names if names is not None else [f'group {i}' for i in range(len(learn.opt.param_lists))]
     rows = []
     for i, ps in enumerate(learn.opt.param_lists):
@@ -53,8 +50,8 @@ def bn_drift(task: Task, epochs=1, lr=1e-3, seed=0, settings=None) -> pd.DataFra
         learn.freeze()
         groups, names = stage_splitter(model), stage_names(model)
         before = _bn_stats(model)
-        owner = {n: i for i, g in enumerate(groups) for n, m in model.named_modules()
-                 if n in before and any(p is q for p in m.parameters(recurse=False) for q in g)}
+        group_of, mods = {id(p): i for i, g in enumerate(groups) for p in g}, dict(model.named_modules())
+        owner = {n: group_of[id(mods[n].weight)] for n in before if mods[n].weight is not None}  # BN layer -> its group
         learn.fit_one_cycle(epochs, lr)
         after, acc = _bn_stats(learn.model.cpu()), float(learn.validate(dl=task.test_dl())[1])
         for i, stage in enumerate(names[:-1]):
