@@ -38,13 +38,22 @@ def _parser():
     c.add_argument('--frac', type=float, default=None, help='fraction of the training set to use')
     c.add_argument('--n-per-class', type=int, default=None, help='training examples per class')
     c.add_argument('--size', type=int, default=None, help='image size in pixels')
-    c.add_argument('--epochs', type=int, default=None, help='training epochs per strategy')
-    c.add_argument('--lr', type=float, default=None, help='peak learning rate (default: each strategy its own)')
+    c.add_argument('--epochs', type=int, default=None, help='budget in epochs of full batches, turned into optimiser steps (same for every trained strategy)')
+    c.add_argument('--steps', type=int, default=None, help='budget in optimiser steps for every trained strategy (overrides --epochs)')
+    c.add_argument('--lr', type=_lr_arg, default='auto', help="peak learning rate: 'auto' (default: each strategy's chosen on validation data from a grid), 'default' (each strategy its own) or a number")
+    c.add_argument('--bn', choices=['frozen', 'train'], default=None, help="BatchNorm running statistics while fine-tuning (default: frozen; scratch always trains them)")
+    c.add_argument('--probe-patience', type=int, default=15, help='linear probe: stop after this many epochs without a better validation loss')
+    c.add_argument('--probe-max-epochs', type=int, default=300, help='linear probe: at most this many epochs (a probe stopped here is reported as not converged)')
     c.add_argument('--augment', action='store_true', help='train with data augmentation')
     c.add_argument('--mode', choices=['small', 'full'], default=None, help='preset size (default: full on a GPU, small elsewhere)')
     c.add_argument('--out', default='ftlearn_runs', help='output folder (runs, results.csv, comparison.png)')
     sub.add_parser('info', help='list data sets and backbones found, and run one real prediction')
     return p
+
+def _lr_arg(s):
+    if s in ('auto', 'default'): return None if s == 'default' else s
+    try: return float(s)
+    except ValueError: raise argparse.ArgumentTypeError(f"expected 'auto', 'default' or a number, not {s!r}") from None
 
 def _load(args, cfg):
     from ftlearn.data import load_data, image_folder, text_frame
@@ -69,13 +78,15 @@ def compare_main(args):
     print(f"ftlearn compare: {splits.name} ({len(splits.y_train)} train / {len(splits.y_valid)} valid / {len(splits.y_test)} test, "
           f"{splits.n_classes} classes) via {task.backbone}; {cfg['mode']} mode on {device_name()}; results in {out}/")
     t0 = time.perf_counter()
-    df = compare(task, args.strategies, seeds=seeds, epochs=cfg['epochs'], lr=args.lr, augment=args.augment, out=out)
-    cols = [c for c in ['strategy', 'seed', 'accuracy', 'macro_f1', 'roc_auc', 'trainable_params', 'seconds', 'peak_mem_mb', 'precision', 'status'] if c in df]
+    opts = dict(max_epochs=args.probe_max_epochs, patience=args.probe_patience, **({'bn': args.bn} if args.bn else {}))
+    df = compare(task, args.strategies, seeds=seeds, epochs=cfg['epochs'], steps=args.steps, lr=args.lr, augment=args.augment, out=out, **opts)
+    cols = [c for c in ['strategy', 'seed', 'accuracy', 'macro_f1', 'valid_accuracy', 'lr', 'steps', 'converged', 'still_improving', 'feature_cka',
+                        'trainable_params', 'seconds', 'status'] if c in df]
     with pd.option_context('display.width', 160, 'display.max_columns', 20):
         print('\n' + df[cols].to_string(index=False, float_format=lambda x: f'{x:.4g}'))  # after the progress bar's line
         if len(seeds) > 1: print('\n' + summarize(df).to_string(float_format=lambda x: f'{x:.4g}'))
     df.drop(columns=['history'], errors='ignore').to_csv(out/'results.csv', index=False)
-    if (df.get('status', 'ok') == 'ok').any():
+    if 'status' not in df or (df['status'] == 'ok').any():
         plot_comparison(df, title=f"{splits.name} via {task.backbone} ({cfg['mode']} mode, {device_name()})", fname=out/'comparison.png')
     print(f"\nwrote {out/'results.csv'} and {out/'comparison.png'} ({time.perf_counter()-t0:.0f} s)")
     return df

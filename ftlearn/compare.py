@@ -16,10 +16,12 @@ from .core import *
 from .data import *
 from .tasks import *
 from .strategies import *
+from .strategies import _budget, _lr
+from .protocol import call_difference
 
 # %% auto #0
-__all__ = ['STRATEGY_ORDER', 'DEFAULT_STRATEGIES', 'score', 'PeakMemory', 'compare', 'results_frame', 'load_results', 'summarize',
-           'plot_comparison']
+__all__ = ['STRATEGY_ORDER', 'DEFAULT_STRATEGIES', 'FROZEN_FEATURE', 'LR_GRID', 'score', 'PeakMemory', 'compare', 'results_frame',
+           'load_results', 'summarize', 'plot_comparison', 'plot_mechanisms']
 
 # %% ../nbs/06_compare.ipynb #2e7e0002
 def score(probs: np.ndarray, y: np.ndarray) -> dict:
@@ -41,9 +43,10 @@ class PeakMemory:
     "Context manager measuring peak memory in MB: CUDA allocated memory, else process RSS."
     def __init__(self, device=None): self.device, self.peak = torch.device(device or default_device()), float('nan')
     def __enter__(self):
-        if self.device.type == 'cuda': torch.cuda.reset_peak_memory_stats(self.device)
+        if self.device.type == 'cuda':
+            torch.cuda.reset_peak_memory_stats(self.device); self.start = torch.cuda.memory_allocated(self.device) / 2**20
         else:
-            self.peak, self._stop = _rss_mb(), threading.Event()
+            self.start = self.peak = _rss_mb(); self._stop = threading.Event()
             def watch():
                 while not self._stop.wait(0.02): self.peak = max(self.peak, _rss_mb())
             self._t = threading.Thread(target=watch, daemon=True); self._t.start()
@@ -51,6 +54,8 @@ class PeakMemory:
     def __exit__(self, *exc):
         if self.device.type == 'cuda': self.peak = torch.cuda.max_memory_allocated(self.device) / 2**20
         else: self._stop.set(); self._t.join(); self.peak = max(self.peak, _rss_mb())
+    @property
+    def increase(self): return self.peak - self.start
 
 # %% ../nbs/06_compare.ipynb #d45bfcef
 def _run_path(out, cfg): return Path(out)/'runs'/f"{cfg['strategy']}-seed{cfg['seed']}-{hash_of(cfg)}.json"
@@ -70,6 +75,8 @@ def _check_writable(out):
 # %% ../nbs/06_compare.ipynb #8e2e3534
 STRATEGY_ORDER = ['feature_extraction', 'linear_probe', 'fine_tune', 'full_finetune', 'gradual_unfreeze', 'lp_ft', 'scratch']
 DEFAULT_STRATEGIES = ['feature_extraction', 'linear_probe', 'full_finetune']
+FROZEN_FEATURE = ('feature_extraction', 'linear_probe')   # trained to convergence on cached features, no step budget
+LR_GRID = (1/3, 1, 3)
 
 def _strategies(strategies):
     if strategies in (None, 'default'): return list(DEFAULT_STRATEGIES)
@@ -78,66 +85,108 @@ def _strategies(strategies):
     bad = [s for s in strategies if s not in STRATEGIES]
     if bad: raise ValueError(f"unknown strategies {bad}; choose from {', '.join(STRATEGIES)} (or 'all')")
     if not strategies: raise ValueError("no strategies given")
-    return list(strategies)
+    return list(dict.fromkeys(strategies))
 
-def compare(task: Task, strategies=None, seeds=(0,), epochs=3, lr=None, wd=None, augment=False,
+def _seeds(seeds):
+    seeds = [seeds] if isinstance(seeds, (int, np.integer)) else list(seeds)
+    if not seeds or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in seeds):
+        raise ValueError(f"seeds must be a non-empty list of whole numbers, not {seeds!r}")
+    return list(dict.fromkeys(int(s) for s in seeds))
+
+def _record(cfg, r, seconds, peak):
+    return dict(cfg, **score(r.probs, r.y), trainable_params=r.trainable_params, total_params=r.total_params,
+                seconds=round(seconds, 2), peak_mem_mb=round(peak, 1), epochs_run=r.epochs, steps=r.steps, lr=r.lr,
+                valid_accuracy=r.valid_accuracy, converged=r.converged, late_gain=r.late_gain,
+                still_improving=bool(r.late_gain > 0.01) if np.isfinite(r.late_gain) else None,
+                feature_cka=r.feature_cka, weight_change=r.weight_change, precision=r.precision, device=device_name(),
+                notes=r.notes, history=r.history, status='ok')
+
+def compare(task: Task, strategies=None, seeds=(0,), epochs=3, steps=None, lr=None, lr_grid=LR_GRID, wd=None, augment=False,
             out='ftlearn_runs', progress=True, raise_errors=False, **opts) -> pd.DataFrame:
-    "Run `strategies` x `seeds` on `task`; each finished run saved in `out`/runs; returns one row per run."
-    strategies = _strategies(strategies)
-    if not isinstance(epochs, int) or epochs < 1: raise ValueError(f"epochs must be a whole number >= 1, not {epochs!r}")
-    seeds = [int(s) for s in ([seeds] if isinstance(seeds, int) else seeds)]
+    "Run `strategies` x `seeds` on `task` under one step budget (`lr='auto'`: rates chosen on validation); one row per run."
+    strategies, seeds = _strategies(strategies), _seeds(seeds)
+    steps = _budget(task, steps, epochs)
+    if not (lr is None or lr == 'auto'): _lr(task, 'full_finetune', lr)   # validates a number
     out = _check_writable(out)
     sp = task.splits
     base = dict(data=sp.name, data_fingerprint=[sp.fingerprint(s) for s in ('train', 'valid', 'test')],
-                backbone=task.backbone, size=getattr(task, 'size', None), epochs=epochs, lr=lr, wd=wd, augment=augment,
+                backbone=task.backbone, size=getattr(task, 'size', None), budget_steps=steps, wd=wd, augment=augment,
                 opts=opts, n_train=len(sp.y_train), n_test=len(sp.y_test))
-    jobs = [dict(base, strategy=s, seed=seed) for seed in seeds for s in strategies]
-    rows = []
-    for cfg in (progress_bar(jobs) if progress else jobs):
+    tuned = lambda s: lr == 'auto' and s not in FROZEN_FEATURE
+    total = sum(len(seeds) + (len(lr_grid) - 1 if tuned(s) else 0) for s in strategies)
+    bar = progress_bar(range(total)) if progress else None
+    if bar is not None: bar.update(0)
+    done = [0]
+    def run(s, seed, rate):
+        cfg = dict(base, strategy=s, seed=seed, lr=rate)
         path = _run_path(out, cfg)
         rec = _load_run(path)
         if rec is None:
             t0 = time.perf_counter()
             try:
                 with PeakMemory(task.device) as mem:
-                    r = run_strategy(cfg['strategy'], task, epochs=epochs, lr=lr, wd=wd, augment=augment, seed=cfg['seed'], **opts)
+                    r = run_strategy(s, task, steps=steps, lr=rate, wd=wd, augment=augment, seed=seed, **opts)
             except Exception as e:
                 if raise_errors or not isinstance(e, (ValueError, RuntimeError)): raise
-                print(f"{cfg['strategy']} (seed {cfg['seed']}) failed: {e}")
-                rows.append(dict(strategy=cfg['strategy'], seed=cfg['seed'], status='failed', error=str(e)))
-                continue
-            rec = dict(cfg, **score(r.probs, r.y), trainable_params=r.trainable_params, total_params=r.total_params,
-                       seconds=round(time.perf_counter() - t0, 2), peak_mem_mb=round(mem.peak, 1), epochs_run=r.epochs,
-                       precision=r.precision, device=device_name(), notes=r.notes, history=r.history, status='ok')
-            atomic_write(path, json.dumps(rec, indent=1))
-        rows.append(rec)
+                print(f"{s} (seed {seed}) failed: {e}")
+                rec = dict(strategy=s, seed=seed, status='failed', error=str(e))
+            else:
+                rec = _record(cfg, r, time.perf_counter() - t0, mem.peak)
+                atomic_write(path, json.dumps(rec, indent=1, default=float))
+        done[0] += 1
+        if bar is not None: bar.update(done[0])
+        return rec
+    rows = []
+    for s in strategies:
+        rate, grid, source = (None if lr == 'auto' else lr), None, 'given' if lr not in (None, 'auto') else 'default'
+        if tuned(s):
+            default = _lr(task, s, None)
+            rates = [float(f'{default * f:.3g}') for f in lr_grid]
+            trials = {r: run(s, seeds[0], r) for r in rates}
+            ok = {r: t['valid_accuracy'] for r, t in trials.items() if t.get('status') == 'ok'}
+            if not ok: rows += [dict(t, lr=r) for r, t in trials.items()]; continue
+            rate = max(ok, key=lambda r: (ok[r], -r))   # best validation accuracy; the smaller rate on a tie
+            grid, source = {f'{r:g}': round(a, 4) for r, a in ok.items()}, 'auto'
+        elif lr is None and s not in FROZEN_FEATURE: rate = _lr(task, s, None)
+        for seed in seeds:
+            rec = dict(run(s, seed, rate), lr_source=source)
+            if grid: rec.update(lr_grid=grid, lr_at_edge=rate in (rates[0], rates[-1]) and len(rates) > 1)
+            rows.append(rec)
     return results_frame(rows)
 
 def results_frame(rows) -> pd.DataFrame:
     "The comparison table from run records: one row per run, the useful columns first."
     df = pd.DataFrame(rows)
-    first = ['strategy', 'seed', 'accuracy', 'macro_f1', 'roc_auc', 'trainable_params', 'total_params', 'seconds',
-             'peak_mem_mb', 'epochs_run', 'precision', 'device', 'status']
+    first = ['strategy', 'seed', 'accuracy', 'macro_f1', 'roc_auc', 'valid_accuracy', 'lr', 'steps', 'epochs_run', 'converged',
+             'still_improving', 'feature_cka', 'trainable_params', 'total_params', 'seconds', 'peak_mem_mb', 'precision', 'device', 'status']
     return df[[c for c in first if c in df] + [c for c in df if c not in first]]
 
 def load_results(out='ftlearn_runs') -> pd.DataFrame:
     "All runs saved under `out`, as a table."
     return results_frame([r for p in sorted(Path(out, 'runs').glob('*.json')) if (r := _load_run(p))])
 
-def summarize(df: pd.DataFrame) -> pd.DataFrame:
-    "Mean and standard deviation over seeds, per strategy, best accuracy first."
-    ok = df[df.get('status', 'ok') == 'ok']
-    g = ok.groupby('strategy').agg(accuracy=('accuracy', 'mean'), accuracy_std=('accuracy', 'std'), macro_f1=('macro_f1', 'mean'),
-        roc_auc=('roc_auc', 'mean'), trainable_params=('trainable_params', 'first'), seconds=('seconds', 'mean'),
-        peak_mem_mb=('peak_mem_mb', 'max'), seeds=('seed', 'nunique'))
-    return g.sort_values('accuracy', ascending=False)
+def _ok(df): return df[df['status'] == 'ok'] if 'status' in df else df
+
+def summarize(df: pd.DataFrame, by='strategy') -> pd.DataFrame:
+    "Mean and sd over seeds per `by`, best accuracy first; `rank` is left empty for a run still improving at the end."
+    ok = _ok(df).copy()
+    for c, v in [('still_improving', None), ('converged', None), ('feature_cka', np.nan), ('lr', np.nan), ('steps', np.nan)]:
+        if c not in ok: ok[c] = v
+    ok['_under'] = ok.still_improving.fillna(False).astype(bool) | (ok.converged == False)
+    g = ok.groupby(by).agg(accuracy=('accuracy', 'mean'), accuracy_std=('accuracy', 'std'), macro_f1=('macro_f1', 'mean'),
+        roc_auc=('roc_auc', 'mean'), lr=('lr', 'first'), steps=('steps', 'first'), feature_cka=('feature_cka', 'mean'),
+        trainable_params=('trainable_params', 'first'), seconds=('seconds', 'mean'),
+        peak_mem_mb=('peak_mem_mb', 'max'), seeds=('seed', 'nunique'), under_trained=('_under', 'any'))
+    g = g.sort_values('accuracy', ascending=False)
+    g['rank'] = g.accuracy.where(~g.under_trained).rank(ascending=False, method='min')
+    return g
 
 # %% ../nbs/06_compare.ipynb #7b2e1385
 def _order(names): return sorted(names, key=lambda s: STRATEGY_ORDER.index(s) if s in STRATEGY_ORDER else 99)
 
 def plot_comparison(df: pd.DataFrame, title=None, fname=None):
     "A 2x2 figure: accuracy with error bars, learning curves, accuracy vs trainable parameters and vs time."
-    ok = df[df.get('status', 'ok') == 'ok']
+    ok = _ok(df)
     names = _order(ok.strategy.unique())
     colors = {n: plt.cm.tab10(i) for i, n in enumerate(STRATEGY_ORDER + [n for n in names if n not in STRATEGY_ORDER])}
     fig, axs = plt.subplots(2, 2, figsize=(11, 8))
@@ -149,21 +198,46 @@ def plot_comparison(df: pd.DataFrame, title=None, fname=None):
     ax.set_ylim(max(0, m.min() - 3*s.max() - .05), min(1, m.max() + 3*s.max() + .05))
     ax = axs[0, 1]
     for n in names:
-        hs = [h for h in ok[ok.strategy == n].get('history', []) if isinstance(h, list) and h]
+        hs = [[r for r in h if r.get('phase') != 'probe' and 'step' in r] for h in ok[ok.strategy == n].get('history', []) if isinstance(h, list)]
+        hs = [h for h in hs if h]
         if not hs: continue
         L = min(len(h) for h in hs); acc = np.array([[r['valid_accuracy'] for r in h[:L]] for h in hs])
-        ax.errorbar(range(1, L+1), acc.mean(0), yerr=acc.std(0), marker='o', capsize=3, label=n, color=colors[n])
-    ax.set_xlabel('epoch'); ax.set_ylabel('validation accuracy'); ax.set_title('learning curves')
+        ax.errorbar([r['step'] for r in hs[0][:L]], acc.mean(0), yerr=acc.std(0), marker='o', capsize=3, label=n, color=colors[n])
+    ax.set_xlabel('optimiser step'); ax.set_ylabel('validation accuracy'); ax.set_title('learning curves (same step budget)')
     if ax.lines: ax.legend(fontsize=8)
     for ax, col, lab in [(axs[1, 0], 'trainable_params', 'trainable parameters'), (axs[1, 1], 'seconds', 'wall-clock seconds per run')]:
         for n in names:
             d = ok[ok.strategy == n]
             ax.errorbar(d[col].mean(), d.accuracy.mean(), yerr=d.accuracy.std() if len(d) > 1 else 0, xerr=d[col].std() if len(d) > 1 and col == 'seconds' else 0,
                         fmt='o', ms=8, capsize=3, color=colors[n], label=n)
-            ax.annotate(n, (d[col].mean(), d.accuracy.mean()), textcoords='offset points', xytext=(5, 5), fontsize=8)
         ax.set_xscale('log'); ax.set_xlabel(lab + ' (log)'); ax.set_ylabel('test accuracy'); ax.set_title(f'accuracy vs {lab}')
         ax.xaxis.set_minor_formatter(plt.NullFormatter())
+        ax.legend(fontsize=7, loc='best')   # a legend, not labels at the points: they overprint when points are close
     if title: fig.suptitle(title)
+    fig.tight_layout()
+    if fname: fig.savefig(fname, dpi=110)
+    return fig
+
+def plot_mechanisms(df: pd.DataFrame, by='strategy', fname=None):
+    "What training did: feature similarity to the pretrained network (linear CKA) and relative weight change per stage."
+    ok = _ok(df)
+    ok = ok[ok['weight_change'].map(lambda w: isinstance(w, list) and len(w) > 0)] if 'weight_change' in ok else ok.iloc[:0]
+    names = list(dict.fromkeys(ok[by]))
+    fig, axs = plt.subplots(1, 2, figsize=(11, 3.8))
+    g = ok.groupby(by).feature_cka
+    m, s = g.mean().reindex(names), g.std().reindex(names).fillna(0)
+    axs[0].bar(range(len(names)), m, yerr=s, capsize=4, color=[f'C{i}' for i in range(len(names))])
+    axs[0].set_xticks(range(len(names))); axs[0].set_xticklabels(names, rotation=25, ha='right', fontsize=8)
+    axs[0].set_ylim(0, 1.05); axs[0].set_ylabel('linear CKA to pretrained features'); axs[0].set_title('feature similarity (1 = unchanged)')
+    for i, n in enumerate(names):
+        ws = ok[ok[by] == n].weight_change.tolist()
+        stages = [w['stage'] for w in ws[0]]
+        v = np.array([[w['relative_change'] for w in row] for row in ws])
+        axs[1].plot(range(len(stages)), v.mean(0), marker='o', color=f'C{i}', label=n)
+    if names:
+        axs[1].set_xticks(range(len(stages))); axs[1].set_xticklabels(stages, rotation=25, ha='right', fontsize=8)
+    axs[1].set_yscale('log'); axs[1].set_ylabel('||w - w0|| / ||w0|| (log)'); axs[1].set_title('weight change per stage')
+    axs[1].legend(fontsize=7)
     fig.tight_layout()
     if fname: fig.savefig(fname, dpi=110)
     return fig

@@ -342,7 +342,9 @@ def _augment(x):
 
 def _dl(x, y, size, stats, bs, shuffle=False, augment=False, seed=None, device=None):
     ds = torch.utils.data.TensorDataset(torch.as_tensor(x), torch.as_tensor(y))
-    return DataLoader(ds, bs=bs, shuffle=shuffle, drop_last=False, seed=seed, device=device or default_device(),
+    # training batches (shuffled) are all full: a ragged last batch would be an extra, smaller optimiser step
+    if shuffle: bs = min(bs, len(ds))
+    return DataLoader(ds, bs=bs, shuffle=shuffle, drop_last=shuffle, seed=seed, device=device or default_device(),
                       after_batch=ImageBatch(size, stats, augment))
 
 def image_dls(splits: DataSplits, size=96, bs=64, stats=None, augment=False, seed=0, device=None) -> DataLoaders:

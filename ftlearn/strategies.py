@@ -12,10 +12,10 @@ import numpy as np, torch
 from torch import nn
 from fastai.learner import Learner
 from fastai.callback.core import Callback
-from fastai.callback.training import BnFreeze
 from fastai.callback.schedule import *
 from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.channelslast import ChannelsLast  # also patches `Learner.to_channelslast`
+from fastai.callback.training import BnFreeze
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 from fastai.losses import CrossEntropyLossFlat
@@ -30,27 +30,36 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.pipeline import make_pipeline
 from .core import *
 from .backbones import *
+from .backbones import _stage_groups
 from .tasks import *
+from .protocol import *
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'RunResult', 'strategy', 'n_params', 'TrainingDiverged', 'NaNGuard', 'History', 'feature_extraction',
-           'train_probe', 'linear_probe', 'fine_tune', 'full_finetune', 'unfreeze_schedule', 'gradual_unfreeze',
-           'lp_ft', 'scratch', 'run_strategy', 'frozen_state']
+__all__ = ['STRATEGIES', 'C_GRID', 'RunResult', 'strategy', 'n_params', 'TrainingDiverged', 'NaNGuard', 'History', 'peak_lrs',
+           'feature_extraction', 'train_probe', 'linear_probe', 'fine_tune', 'full_finetune', 'unfreeze_schedule',
+           'gradual_unfreeze', 'lp_ft', 'scratch', 'run_strategy', 'frozen_state']
 
 # %% ../nbs/05_strategies.ipynb #16b3cd4b
 @dataclass
 class RunResult:
-    "What one strategy run produced: test probabilities, labels, cost and per-epoch history."
+    "What one strategy run produced: test probabilities, labels, cost, history and what it did to the network."
     strategy: str
     seed: int
     probs: np.ndarray
     y: np.ndarray
     trainable_params: int
     total_params: int
-    epochs: int
+    epochs: float                 # passes over the training set (steps / batches per epoch; probe: its epochs)
     history: list = field(default_factory=list)
     precision: str = 'fp32'
     notes: str = ''
+    steps: int = 0                # optimiser steps that changed the network (0: frozen-feature strategies)
+    lr: float = float('nan')      # peak learning rate of the top group
+    valid_accuracy: float = float('nan')  # at the end of training: what `compare(lr='auto')` selects on
+    converged: bool | None = None # frozen-feature strategies: stopped by the plateau rule (not by max_epochs)
+    late_gain: float = float('nan')  # validation accuracy gained over the last quarter of the steps
+    feature_cka: float = float('nan')  # linear CKA of tuned vs pretrained pooled test features (1: unchanged)
+    weight_change: list = field(default_factory=list)  # per stage: ||w - w0|| / ||w0||
     @property
     def accuracy(self): return float((self.probs.argmax(1) == self.y).mean())
 
@@ -78,15 +87,17 @@ class NaNGuard(Callback):
                                    f"{self.epoch+1} (batch {self.iter+1}); try a lower learning rate")
 
 class History(Callback):
-    "Per-epoch train loss, valid loss and accuracy, kept across several `fit` calls (fastai's Recorder resets)."
+    "Train loss, valid loss and accuracy at each validation, with the optimiser step, kept across several `fit` calls."
     order = 60  # after Recorder
-    def __init__(self, phase=''): self.rows, self.phase = [], phase
+    def __init__(self, phase=''): self.rows, self.phase, self.steps = [], phase, 0
+    def after_batch(self):
+        if self.training: self.steps += 1
     def after_epoch(self):
         names, log = self.learn.recorder.metric_names, self.learn.recorder.log
-        if len(log) != len(names): return  # a validation-only pass (get_preds), not a training epoch
+        if len(log) != len(names) or getattr(self.learn, 'skip_valid', False): return  # no validation this epoch
         v = dict(zip(names, log))
         num = lambda k: float(v[k]) if k in v and v[k] is not None else float('nan')
-        self.rows.append(dict(epoch=len(self.rows)+1, phase=self.phase, train_loss=num('train_loss'),
+        self.rows.append(dict(step=self.steps, phase=self.phase, train_loss=num('train_loss'),
                               valid_loss=num('valid_loss'), valid_accuracy=num('accuracy')))
 
 # %% ../nbs/05_strategies.ipynb #5a29b368
@@ -100,10 +111,10 @@ def _speedups(learn, task):
     elif p == 'bf16': learn.add_cb(MixedPrecision(amp_mode='bf16'))
     return p
 
-def _learner(task, model, name, seed, augment, wd, train_bn=True, bn_freeze=False, splitter=None):
+def _learner(task, model, name, seed, augment, wd, train_bn=True, bn_freeze=False, splitter=None, bn='train'):
     "A fastai `Learner` on `task` with our callbacks; the per-stage splitter unless another is given."
     set_seed(seed, reproducible=True)
-    cbs = [NaNGuard(name), History()] + ([BnFreeze()] if bn_freeze else [])
+    cbs = [NaNGuard(name), History()] + ([BnFreeze()] if bn_freeze else []) + bn_callbacks(bn)
     learn = Learner(task.dls(seed=seed, augment=augment), model, loss_func=CrossEntropyLossFlat(), metrics=accuracy,
                     splitter=splitter or task.splitter, wd=wd, train_bn=train_bn, cbs=cbs)
     learn.precision = _speedups(learn, task)
@@ -115,61 +126,127 @@ def _quiet(learn):
     learn.remove_cb(ProgressCallback)
     return learn
 
-def _finish(learn, task, name, seed, epochs, notes='', trainable=None):
-    "Predict the test set and pack a `RunResult`."
-    probs, y = learn.get_preds(dl=task.test_dl())
+def _budget(task, steps, epochs):
+    "The optimiser-step budget: `steps`, or `epochs` x full training batches per epoch."
+    if steps is not None:
+        if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 1:
+            raise ValueError(f"steps must be a whole number >= 1, not {steps!r}")
+        return int(steps)
+    _check_epochs(epochs)
+    return epochs * len(task.dls().train)
+
+def _lr(task, name, lr):
+    "The peak rate: `lr` when given (0 included), else the task's default for strategy `name`."
+    lr = task.default_lrs[name] if lr is None else lr
+    if not isinstance(lr, (int, float, np.floating, np.integer)) or isinstance(lr, bool) or not np.isfinite(lr) or lr < 0:
+        raise ValueError(f"lr must be a number >= 0, not {lr!r}")
+    return float(lr)
+
+def peak_lrs(n_groups, lr, discriminative=False, lr_mult=100, head_lr_mult=1) -> np.ndarray:
+    "One peak rate per group: `lr` everywhere, or geometric from `lr/lr_mult` (input side) to `lr`; the head's x `head_lr_mult`."
+    lrs = np.geomspace(lr / lr_mult, lr, n_groups) if discriminative and n_groups > 1 and lr > 0 else np.full(n_groups, float(lr))
+    lrs[-1] *= head_lr_mult
+    return lrs
+
+def _feature_hook(learn, task):
+    "The module whose output (or input) holds the pooled features, and how to read them."
+    if getattr(learn, 'fastai_head', False): return learn.model[0], lambda inp, out: out.float().mean((2, 3))
+    return task.head(learn.model), lambda inp, out: inp[0].float()
+
+def _late_gain(rows):
+    "Validation accuracy gained over the last quarter of the steps (NaN without an earlier validation)."
+    rows = [r for r in rows if r['phase'] != 'probe']
+    if len(rows) < 2: return float('nan')
+    early = [r for r in rows if r['step'] <= 0.75 * rows[-1]['step']]
+    return rows[-1]['valid_accuracy'] - early[-1]['valid_accuracy'] if early else float('nan')
+
+def _finish(learn, task, name, seed, steps, lr, notes='', trainable=None, pretrained=True):
+    "Predict the test set (keeping the pooled features), measure what training did, and pack a `RunResult`."
+    mod, read = _feature_hook(learn, task)
+    feats = []
+    h = mod.register_forward_hook(lambda m, inp, out: feats.append(read(inp, out).detach().cpu()))
+    try: probs, y = learn.get_preds(dl=task.test_dl())
+    finally: h.remove()
     learn.model.cpu()
+    X0 = task.features('test')[0]
+    cka = linear_cka(X0, torch.cat(feats)) if feats else float('nan')
+    change = weight_change(learn.model, task.feature_model().state_dict(), _stage_groups(learn.model)) if pretrained else []
+    rows = learn.history.rows
+    n_batches = len(learn.dls.train)
     return RunResult(name, seed, probs.float().numpy(), y.numpy(), trainable if trainable is not None else n_params(learn.model, True),
-                     n_params(learn.model), epochs, learn.history.rows, learn.precision, notes)
+                     n_params(learn.model), round(steps / n_batches, 2), rows, learn.precision, notes, steps=steps, lr=lr,
+                     valid_accuracy=rows[-1]['valid_accuracy'] if rows else float('nan'), late_gain=_late_gain(rows),
+                     feature_cka=cka, weight_change=change)
 
 def _check_epochs(epochs):
-    if not isinstance(epochs, int) or epochs < 1: raise ValueError(f"epochs must be a whole number >= 1, not {epochs!r}")
+    if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 1:
+        raise ValueError(f"epochs must be a whole number >= 1, not {epochs!r}")
 
 # %% ../nbs/05_strategies.ipynb #b59c4804
+C_GRID = (0.01, 0.1, 1.0, 10.0)
+
+def _sklearn_probe(classifier, C, seed):
+    if classifier == 'logistic': return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=3000, random_state=seed))
+    if classifier == 'svm': return make_pipeline(StandardScaler(), LinearSVC(C=C, random_state=seed))
+    raise ValueError(f"classifier must be 'logistic' or 'svm', not {classifier!r}")
+
+def _sk_probs(pipe, X):
+    if hasattr(pipe, 'predict_proba'): return pipe.predict_proba(X)
+    s = torch.as_tensor(pipe.decision_function(X)).reshape(len(X), -1).float()
+    if s.shape[1] == 1: s = torch.cat([-s, s], 1)  # binary SVM: one score column
+    return torch.softmax(s, 1).numpy()
+
 @strategy
-def feature_extraction(task: Task, epochs=1, lr=None, wd=None, augment=False, seed=0, classifier='logistic', C=1.0, **kw):
-    "Frozen backbone + scikit-learn classifier (`classifier`='logistic' or 'svm') on cached pooled features."
-    Xtr, ytr = task.features('train'); Xte, yte = task.features('test')
-    if classifier == 'logistic': clf = LogisticRegression(C=C, max_iter=2000, random_state=seed)
-    elif classifier == 'svm': clf = LinearSVC(C=C, random_state=seed)
-    else: raise ValueError(f"classifier must be 'logistic' or 'svm', not {classifier!r}")
-    pipe = make_pipeline(StandardScaler(), clf).fit(Xtr.numpy(), ytr.numpy())
-    if classifier == 'logistic': probs = pipe.predict_proba(Xte.numpy())
-    else: probs = torch.softmax(torch.as_tensor(pipe.decision_function(Xte.numpy())).reshape(len(Xte), -1).float(), 1).numpy()
-    if probs.shape[1] == 1: probs = np.concatenate([-probs, probs], 1)  # binary SVM: one score column
+def feature_extraction(task: Task, steps=None, epochs=1, lr=None, wd=None, augment=False, seed=0, classifier='logistic', C='auto', **kw):
+    "Frozen backbone + scikit-learn classifier (`classifier`='logistic' or 'svm') on cached pooled features; `C` chosen on validation."
+    Xtr, ytr = task.features('train'); Xva, yva = task.features('valid'); Xte, yte = task.features('test')
+    fits = {}
+    for c in (C_GRID if C == 'auto' else [C]):
+        pipe = _sklearn_probe(classifier, c, seed).fit(Xtr.numpy(), ytr.numpy())
+        fits[c] = (float((pipe.predict(Xva.numpy()) == yva.numpy()).mean()), pipe)
+    best = max(fits, key=lambda c: fits[c][0])  # first (strongest regularisation) among ties
+    va, pipe = fits[best]
+    clf = pipe[-1]
+    converged = bool(np.all(getattr(clf, 'n_iter_', 0) < getattr(clf, 'max_iter', np.inf)))
     head = clf.coef_.size + clf.intercept_.size
-    return RunResult('feature_extraction', seed, probs, yte.numpy(), head, n_params(task.feature_model()) + head, 0,
-                     notes=f'{classifier} on standardised features')
+    grid = ', '.join(f'C={c}: {a:.3f}' for c, (a, _) in fits.items())
+    return RunResult('feature_extraction', seed, _sk_probs(pipe, Xte.numpy()), yte.numpy(), head, n_params(task.feature_model()) + head, 0,
+                     notes=f'{classifier} on standardised features, C={best} chosen on validation ({grid})',
+                     valid_accuracy=va, converged=converged, feature_cka=1.0)
 
 # %% ../nbs/05_strategies.ipynb #189bf0f0
 def _feature_dls(task, seed, bs=256):
     Xtr, ytr = task.features('train'); Xva, yva = task.features('valid')
     dev = task.device
-    tr = DataLoader(list(zip(Xtr, ytr)), bs=bs, shuffle=True, device=dev, seed=seed)
+    tr = DataLoader(list(zip(Xtr, ytr)), bs=min(bs, len(ytr)), shuffle=True, device=dev, seed=seed)
     va = DataLoader(list(zip(Xva, yva)), bs=bs, device=dev)
     return DataLoaders(tr, va, device=dev)
 
-def train_probe(task, epochs=10, lr=1e-2, wd=None, seed=0, bs=256):
-    "Train an `nn.Linear` on the cached features with fastai (batches of `bs` feature vectors); return the trained `Learner`."
-    _check_epochs(epochs)
+def train_probe(task, lr=1e-3, wd=None, seed=0, bs=64, max_epochs=300, patience=15):
+    "Train an `nn.Linear` on the cached features with fastai until the validation loss plateaus; the best epoch's weights."
+    _check_epochs(max_epochs); _check_epochs(patience)
     set_seed(seed, reproducible=True)
     lin = nn.Linear(task.meta.feature_dim, task.n_classes)
+    kb = KeepBest(patience)
     learn = Learner(_feature_dls(task, seed, bs), lin, loss_func=CrossEntropyLossFlat(), metrics=accuracy, wd=wd,
-                    cbs=[NaNGuard('linear_probe'), History('probe')])
+                    cbs=[NaNGuard('linear_probe'), History('probe'), kb])
     _quiet(learn)
-    learn.fit_one_cycle(epochs, lr)
+    learn.fit(max_epochs, lr)
+    learn.converged, learn.best_epoch = kb.converged, kb.best_epoch + 1
     return learn
 
 @strategy
-def linear_probe(task: Task, epochs=3, lr=None, wd=None, augment=False, seed=0, probe_epochs=None, **kw):
-    "A linear layer trained with fastai on cached features of the frozen backbone (at least 10 epochs: they cost ~nothing)."
-    n = probe_epochs or max(epochs, 10)
-    learn = train_probe(task, n, lr or task.default_lrs['linear_probe'], wd, seed)
+def linear_probe(task: Task, steps=None, epochs=3, lr=None, wd=None, augment=False, seed=0, max_epochs=300, patience=15, **kw):
+    "A linear layer trained with fastai on cached features of the frozen backbone, to a validation-loss plateau."
+    learn = train_probe(task, _lr(task, 'linear_probe', lr), wd, seed, max_epochs=max_epochs, patience=patience)
     Xte, yte = task.features('test')
     with torch.no_grad(): probs = torch.softmax(learn.model.cpu()(Xte), 1).numpy()
     head = n_params(learn.model)
-    return RunResult('linear_probe', seed, probs, yte.numpy(), head, n_params(task.feature_model()) + head, n,
-                     learn.history.rows, notes='augment ignored: cached features')
+    best = [r for r in learn.history.rows if r['step'] <= learn.best_epoch * len(learn.dls.train)]
+    return RunResult('linear_probe', seed, probs, yte.numpy(), head, n_params(task.feature_model()) + head, learn.best_epoch,
+                     learn.history.rows, notes=f'best of {len(learn.history.rows)} epochs on cached features',
+                     lr=_lr(task, 'linear_probe', lr), valid_accuracy=best[-1]['valid_accuracy'] if best else float('nan'),
+                     converged=learn.converged, feature_cka=1.0)
 
 # %% ../nbs/05_strategies.ipynb #4f8b7ebb
 def _timm_weights(task):
@@ -177,70 +254,85 @@ def _timm_weights(task):
     return dict(pretrained_cfg_overlay=dict(file=str(converted_weights(task.backbone)))) if task.meta.embedded else {}
 
 @strategy
-def fine_tune(task: Task, epochs=3, lr=None, wd=None, augment=False, seed=0, freeze_epochs=1, **kw):
-    "fastai's `Learner.fine_tune`: `freeze_epochs` on the head, then all layers with `slice(lr/100, lr)`."
-    _check_epochs(epochs)
+def fine_tune(task: Task, steps=None, epochs=3, lr=None, wd=None, augment=False, seed=0, bn='frozen', freeze_frac=0.25, lr_mult=100, **kw):
+    "fastai's `Learner.fine_tune` in optimiser steps: `freeze_frac` of them on the head, then all layers with `slice(lr/2/lr_mult, lr/2)`."
+    steps, lr = _budget(task, steps, epochs), _lr(task, 'fine_tune', lr)
+    if not 0 < freeze_frac < 1: raise ValueError(f"freeze_frac must be between 0 and 1, not {freeze_frac!r}")
+    if steps < 2: raise ValueError("fine_tune needs at least 2 steps (one frozen, one unfrozen)")
+    set_seed(seed, reproducible=True)
     if task.splits.kind == 'image':
-        set_seed(seed, reproducible=True)
         learn = vision_learner(task.dls(seed=seed, augment=augment), task.meta.arch, normalize=False, metrics=accuracy,
-                               loss_func=CrossEntropyLossFlat(), wd=wd, cbs=[NaNGuard('fine_tune'), History()],
+                               loss_func=CrossEntropyLossFlat(), wd=wd, cbs=[NaNGuard('fine_tune'), History()] + bn_callbacks(bn),
                                **_timm_weights(task))
-        learn.precision = _speedups(learn, task); _quiet(learn)
-    else: learn = _learner(task, task.model(), 'fine_tune', seed, augment, wd)
-    learn.fine_tune(epochs - freeze_epochs if epochs > freeze_epochs else 1, lr or task.default_lrs['fine_tune'], freeze_epochs=freeze_epochs)
+        learn.precision, learn.fastai_head = _speedups(learn, task), True; _quiet(learn)
+    else: learn = _learner(task, task.model(), 'fine_tune', seed, augment, wd, bn=bn)
+    frozen = max(1, round(steps * freeze_frac))
+    learn.freeze()
+    fit_steps(learn, frozen, slice(lr), pct_start=0.99)
     learn.unfreeze()
-    return _finish(learn, task, 'fine_tune', seed, max(epochs, freeze_epochs + 1), notes="fastai default head, 2 groups")
+    fit_steps(learn, steps - frozen, slice(lr / 2 / lr_mult, lr / 2), pct_start=0.3, div=5.0)
+    return _finish(learn, task, 'fine_tune', seed, steps, lr, notes=f"fastai head, 2 groups; {frozen} frozen steps; bn={bn}")
 
 # %% ../nbs/05_strategies.ipynb #bd6abccd
 @strategy
-def full_finetune(task: Task, epochs=3, lr=None, wd=None, augment=False, seed=0, discriminative=False, lr_mult=100, **kw):
-    "All layers trained from the start (`discriminative`: `slice(lr/lr_mult, lr)` over the per-stage groups)."
-    _check_epochs(epochs)
-    lr = lr or task.default_lrs['full_finetune']
-    learn = _learner(task, task.model(), 'full_finetune', seed, augment, wd)
+def full_finetune(task: Task, steps=None, epochs=3, lr=None, wd=None, augment=False, seed=0, bn='frozen',
+                  discriminative=False, lr_mult=100, head_lr_mult=1, **kw):
+    "All layers trained from the start, for `steps` optimiser steps at peak rate `lr` (per group: `peak_lrs`)."
+    steps, lr = _budget(task, steps, epochs), _lr(task, 'full_finetune', lr)
+    set_seed(seed, reproducible=True)
+    learn = _learner(task, task.model(), 'full_finetune', seed, augment, wd, bn=bn)
     learn.unfreeze()
-    learn.fit_one_cycle(epochs, slice(lr/lr_mult, lr) if discriminative else lr)
-    return _finish(learn, task, 'full_finetune', seed, epochs, notes='discriminative LRs' if discriminative else '')
+    fit_steps(learn, steps, peak_lrs(len(learn.opt.param_groups), lr, discriminative, lr_mult, head_lr_mult))
+    notes = (f'discriminative x1/{lr_mult}; ' if discriminative else '') + (f'head x{head_lr_mult}; ' if head_lr_mult != 1 else '') + f'bn={bn}'
+    return _finish(learn, task, 'full_finetune', seed, steps, lr, notes=notes)
 
 # %% ../nbs/05_strategies.ipynb #f468015e
-def unfreeze_schedule(n_groups, epochs):
-    "How many top groups train in each of `epochs` steps of gradual unfreezing."
-    return [min(n_groups, max(1, math.ceil(k * n_groups / epochs))) for k in range(1, epochs + 1)]
+def unfreeze_schedule(n_groups, stages=None):
+    "How many top groups train at each of `stages` stages of gradual unfreezing (default: one more group per stage)."
+    stages = stages or n_groups
+    return [min(n_groups, max(1, math.ceil(k * n_groups / stages))) for k in range(1, stages + 1)]
 
 @strategy
-def gradual_unfreeze(task: Task, epochs=3, lr=None, wd=None, augment=False, seed=0, lr_mult=100, **kw):
-    "Head first, then one more stage group from the top per step, with `slice(lr/lr_mult, lr)`."
-    _check_epochs(epochs)
-    lr = lr or task.default_lrs['gradual_unfreeze']
-    learn = _learner(task, task.model(), 'gradual_unfreeze', seed, augment, wd, train_bn=False, bn_freeze=True)
+def gradual_unfreeze(task: Task, steps=None, epochs=3, lr=None, wd=None, augment=False, seed=0, bn='frozen', stages=None,
+                     discriminative=False, lr_mult=100, head_lr_mult=1, **kw):
+    "Head first, then one more stage group from the top per stage; `steps` split evenly over the stages."
+    steps, lr = _budget(task, steps, epochs), _lr(task, 'gradual_unfreeze', lr)
+    set_seed(seed, reproducible=True)
+    learn = _learner(task, task.model(), 'gradual_unfreeze', seed, augment, wd, train_bn=False, bn=bn)
     learn.create_opt()
-    for n in unfreeze_schedule(len(learn.opt.param_groups), epochs):
+    sched = unfreeze_schedule(len(learn.opt.param_groups), stages)
+    if steps < len(sched): raise ValueError(f"gradual_unfreeze needs at least one step per stage ({len(sched)}), not {steps}")
+    lrs = peak_lrs(len(learn.opt.param_groups), lr, discriminative, lr_mult, head_lr_mult)
+    per = [steps // len(sched) + (i < steps % len(sched)) for i in range(len(sched))]
+    for n, s in zip(sched, per):
         learn.freeze_to(-n)
-        learn.fit_one_cycle(1, slice(lr/lr_mult, lr))
-    return _finish(learn, task, 'gradual_unfreeze', seed, epochs)
+        fit_steps(learn, s, lrs, n_valid=2)
+    return _finish(learn, task, 'gradual_unfreeze', seed, steps, lr, notes=f'{len(sched)} stages {sched}; bn={bn}')
 
 # %% ../nbs/05_strategies.ipynb #bc2e2069
 @strategy
-def lp_ft(task: Task, epochs=3, lr=None, wd=None, augment=False, seed=0, probe_epochs=None, probe_lr=None, **kw):
-    "Linear probe on cached features, then full fine-tuning starting from the probe's head."
-    _check_epochs(epochs)
-    probe = train_probe(task, probe_epochs or max(epochs, 10), probe_lr or task.default_lrs['linear_probe'], wd, seed).model.cpu()
+def lp_ft(task: Task, steps=None, epochs=3, lr=None, wd=None, augment=False, seed=0, bn='frozen', probe_lr=None,
+          discriminative=False, lr_mult=100, head_lr_mult=1, **kw):
+    "Linear probe on cached features (to convergence), then full fine-tuning for `steps` starting from the probe's head."
+    steps, lr = _budget(task, steps, epochs), _lr(task, 'lp_ft', lr)
+    probe = train_probe(task, _lr(task, 'linear_probe', probe_lr), wd, seed)
+    set_seed(seed, reproducible=True)
     model = task.model()
-    with torch.no_grad(): task.head(model).weight.copy_(probe.weight); task.head(model).bias.copy_(probe.bias)
-    learn = _learner(task, model, 'lp_ft', seed, augment, wd)
+    with torch.no_grad(): task.head(model).weight.copy_(probe.model.weight.cpu()); task.head(model).bias.copy_(probe.model.bias.cpu())
+    learn = _learner(task, model, 'lp_ft', seed, augment, wd, bn=bn)
     learn.unfreeze()
-    learn.fit_one_cycle(epochs, lr or task.default_lrs['lp_ft'])
-    return _finish(learn, task, 'lp_ft', seed, epochs, notes=f'probe {probe_epochs or max(epochs, 10)} epochs on cached features')
+    fit_steps(learn, steps, peak_lrs(len(learn.opt.param_groups), lr, discriminative, lr_mult, head_lr_mult))
+    return _finish(learn, task, 'lp_ft', seed, steps, lr, notes=f'probe {probe.best_epoch} epochs (converged: {probe.converged}); bn={bn}')
 
 # %% ../nbs/05_strategies.ipynb #86010ee7
 @strategy
-def scratch(task: Task, epochs=3, lr=None, wd=None, augment=False, seed=0, **kw):
-    "The same architecture from random initialisation, all layers trained."
-    _check_epochs(epochs)
+def scratch(task: Task, steps=None, epochs=3, lr=None, wd=None, augment=False, seed=0, bn='train', **kw):
+    "The same architecture from random initialisation, all layers trained for `steps` optimiser steps."
+    steps, lr = _budget(task, steps, epochs), _lr(task, 'scratch', lr)
     set_seed(seed, reproducible=True)
-    learn = _learner(task, task.model(pretrained=False), 'scratch', seed, augment, wd)
-    learn.fit_one_cycle(epochs, lr or task.default_lrs['scratch'])
-    return _finish(learn, task, 'scratch', seed, epochs)
+    learn = _learner(task, task.model(pretrained=False), 'scratch', seed, augment, wd, bn=bn)
+    fit_steps(learn, steps, lr)
+    return _finish(learn, task, 'scratch', seed, steps, lr, notes=f'bn={bn}', pretrained=False)
 
 # %% ../nbs/05_strategies.ipynb #26454044
 def run_strategy(name: str, task: Task, **kwargs) -> RunResult:

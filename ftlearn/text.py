@@ -37,7 +37,8 @@ def pad_batch(samples, pad_id=0):
 
 def text_dl(ids, labels, bs=32, shuffle=False, seed=None, pad_id=0, device=None) -> DataLoader:
     "A fastai `DataLoader` over pre-tokenised `ids` with dynamic padding."
-    return DataLoader(list(zip(ids, labels)), bs=bs, shuffle=shuffle, seed=seed, device=device or default_device(),
+    if shuffle: bs = min(bs, len(ids))  # training batches are all full (drop_last): one step = one full batch
+    return DataLoader(list(zip(ids, labels)), bs=bs, shuffle=shuffle, drop_last=shuffle, seed=seed, device=device or default_device(),
                       create_batch=lambda b: pad_batch(b, pad_id))
 
 # %% ../nbs/08_text.ipynb #1268010c
