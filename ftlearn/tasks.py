@@ -19,7 +19,7 @@ __all__ = ['Task', 'VisionTask', 'register_task', 'make_task']
 class Task:
     "Base class: a data set (`DataSplits`) seen through a backbone; subclasses implement the modality."
     # each strategy's peak learning rate when the caller gives none (Adam, one-cycle); modalities may override
-    default_lrs = dict(full_finetune=1e-3, fine_tune=2e-3, gradual_unfreeze=1e-3, lp_ft=5e-4, scratch=3e-3, linear_probe=1e-2)
+    default_lrs = dict(full_finetune=1e-3, fine_tune=2e-3, gradual_unfreeze=1e-3, lp_ft=1e-3, scratch=3e-3, linear_probe=1e-3)
     def __init__(self, splits: DataSplits, backbone: str, bs: int = 64, device=None, cache: FeatureCache = None):
         self.splits, self.meta, self.bs = splits, backbone_meta(backbone), bs
         self.backbone, self.device = self.meta.name, device or default_device()

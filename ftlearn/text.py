@@ -60,7 +60,7 @@ class TextClassifier(nn.Module):
 # %% ../nbs/08_text.ipynb #f440b4fb
 class TextTask(Task):
     "A text data set through a Hugging Face encoder, truncated at `max_len` tokens."
-    default_lrs = dict(full_finetune=1e-4, fine_tune=1e-3, gradual_unfreeze=1e-3, lp_ft=1e-4, scratch=5e-4, linear_probe=1e-2)
+    default_lrs = dict(full_finetune=1e-4, fine_tune=1e-3, gradual_unfreeze=1e-3, lp_ft=1e-4, scratch=5e-4, linear_probe=1e-3)
     def __init__(self, splits, backbone='all-MiniLM-L6-v2', max_len=64, bs=32, **kwargs):
         super().__init__(splits, backbone, bs=bs, **kwargs)
         if splits.kind != 'text': raise ValueError(f"{splits.name!r} is an {splits.kind} data set; {backbone!r} is a text backbone")
