@@ -39,7 +39,7 @@ t0 = time.perf_counter()
 for s in ('train', 'valid', 'test'): task.features(s, progress=False)
 t_extract = time.perf_counter() - t0
 def run(seed):
-    t0 = time.perf_counter(); probe = train_probe(task, a.epochs, a.lr, seed=seed, bs=a.bs); t_probe = time.perf_counter() - t0
+    t0 = time.perf_counter(); probe = train_probe(task, a.lr, seed=seed, bs=a.bs, epochs=a.epochs); t_probe = time.perf_counter() - t0
     acc_probe = test_acc_probe(probe.model)
     # fastai: the same linear head trained through a frozen body, forward pass every epoch
     model = task.model()

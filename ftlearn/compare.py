@@ -110,7 +110,7 @@ def compare(task: Task, strategies=None, seeds=(0,), epochs=3, steps=None, lr=No
     out = _check_writable(out)
     sp = task.splits
     base = dict(data=sp.name, data_fingerprint=[sp.fingerprint(s) for s in ('train', 'valid', 'test')],
-                backbone=task.backbone, size=getattr(task, 'size', None), budget_steps=steps, wd=wd, augment=augment,
+                backbone=task.backbone, size=getattr(task, 'size', None), transform=task.transform_key(), bs=task.bs, budget_steps=steps, wd=wd, augment=augment,
                 opts=opts, n_train=len(sp.y_train), n_test=len(sp.y_test))
     tuned = lambda s: lr == 'auto' and s not in FROZEN_FEATURE
     total = sum(len(seeds) + (len(lr_grid) - 1 if tuned(s) else 0) for s in strategies)

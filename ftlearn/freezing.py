@@ -15,7 +15,7 @@ from .tasks import *
 from .strategies import _learner, n_params
 
 # %% auto #0
-__all__ = ['BN_SETTINGS', 'trainable_table', 'bn_drift']
+__all__ = ['BN_SETTINGS', 'trainable_table', 'bn_drift', 'plot_bn_drift']
 
 # %% ../nbs/10_freezing.ipynb #fe809a5c
 def trainable_table(learn, names=None) -> pd.DataFrame:
@@ -62,3 +62,30 @@ def bn_drift(task: Task, epochs=1, lr=1e-3, seed=0, settings=None) -> pd.DataFra
                              var_drift=np.mean([_rel(after[n][1], before[n][1]) for n in layers]),
                              trainable_params=n_params(learn.model, True), accuracy=acc))
     return pd.DataFrame(rows)
+
+# %% ../nbs/10_freezing.ipynb #b9d2e6f4
+def plot_bn_drift(drift: pd.DataFrame, stages=None, cols=('mean_drift', 'var_drift'), fname=None):
+    "Bars of `bn_drift`'s relative drift per stage and setting on a log axis; exact zeros marked with a visible '0'."
+    import matplotlib.pyplot as plt
+    stages = list(stages) if stages is not None else list(dict.fromkeys(drift.stage))
+    settings = list(dict.fromkeys(drift.setting))
+    fig, axs = plt.subplots(1, len(cols), figsize=(5.5 * len(cols), 3.6), sharey=True, squeeze=False)
+    pos = drift[list(cols)].to_numpy().ravel(); pos = pos[pos > 0]
+    floor = 10 ** np.floor(np.log10(pos.min())) / 10 if len(pos) else 1e-6   # where a zero is drawn: below every non-zero
+    w = 0.8 / len(settings)
+    for ax, col in zip(axs[0], cols):
+        t = drift.pivot(index='stage', columns='setting', values=col).reindex(index=stages, columns=settings)
+        for j, s in enumerate(settings):
+            x = np.arange(len(stages)) + (j - (len(settings) - 1) / 2) * w
+            v = t[s].to_numpy(float)
+            ax.bar(x, np.where(v > 0, v, np.nan), w, color=f'C{j}', label=s)
+            z = x[v == 0]
+            ax.plot(z, np.full(len(z), floor * 1.6), marker='o', ls='none', mfc='white', mec=f'C{j}', ms=5)
+            for xi in z: ax.annotate('0', (xi, floor * 1.6), xytext=(0, 5), textcoords='offset points', ha='center', fontsize=7, color=f'C{j}')
+        ax.set_yscale('log'); ax.set_ylim(floor, None)
+        ax.set_xticks(range(len(stages))); ax.set_xticklabels(stages, rotation=30, ha='right', fontsize=8)
+        ax.set_title(f'relative drift of BatchNorm running {col.split("_")[0]}'); ax.set_ylabel('||s1 - s0|| / ||s0|| (log)')
+    axs[0][0].legend(fontsize=7, title='open circle "0": no drift at all', title_fontsize=7)
+    fig.tight_layout()
+    if fname: fig.savefig(fname, dpi=110)
+    return fig

@@ -218,20 +218,24 @@ def feature_extraction(task: Task, steps=None, epochs=1, lr=None, wd=None, augme
 def _feature_dls(task, seed, bs=256):
     Xtr, ytr = task.features('train'); Xva, yva = task.features('valid')
     dev = task.device
-    tr = DataLoader(list(zip(Xtr, ytr)), bs=min(bs, len(ytr)), shuffle=True, device=dev, seed=seed)
+    tr = DataLoader(list(zip(Xtr, ytr)), bs=min(bs, len(ytr)), shuffle=True, drop_last=True, device=dev, seed=seed)
     va = DataLoader(list(zip(Xva, yva)), bs=bs, device=dev)
     return DataLoaders(tr, va, device=dev)
 
-def train_probe(task, lr=1e-3, wd=None, seed=0, bs=64, max_epochs=300, patience=15):
-    "Train an `nn.Linear` on the cached features with fastai until the validation loss plateaus; the best epoch's weights."
+def train_probe(task, lr=1e-3, wd=None, seed=0, bs=64, max_epochs=300, patience=15, epochs=None):
+    "Train an `nn.Linear` on the cached features with fastai until the validation loss plateaus (best epoch kept); `epochs`: exactly that many, one-cycle."
     _check_epochs(max_epochs); _check_epochs(patience)
+    if epochs is not None: _check_epochs(epochs)
     set_seed(seed, reproducible=True)
     lin = nn.Linear(task.meta.feature_dim, task.n_classes)
     kb = KeepBest(patience)
     learn = Learner(_feature_dls(task, seed, bs), lin, loss_func=CrossEntropyLossFlat(), metrics=accuracy, wd=wd,
-                    cbs=[NaNGuard('linear_probe'), History('probe'), kb])
+                    cbs=[NaNGuard('linear_probe'), History('probe')])
     _quiet(learn)
-    learn.fit(max_epochs, lr)
+    if epochs is not None:  # a fixed budget (benchmarks that replay the same batches through the frozen body)
+        learn.fit_one_cycle(epochs, lr); learn.converged, learn.best_epoch = None, epochs
+        return learn
+    learn.fit(max_epochs, lr, cbs=kb)
     learn.converged, learn.best_epoch = kb.converged, kb.best_epoch + 1
     return learn
 

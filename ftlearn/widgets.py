@@ -60,6 +60,17 @@ def trainable_groups(n_groups: int, freeze_to: int) -> list:
     return [bool(pg[0].requires_grad) for pg in opt.param_lists]
 
 # %% ../nbs/09_widgets.ipynb #1a12ca0f
+def _log_decades(ax, values, max_ticks=4):
+    "Log x-axis over whole decades around the positive `values`: at most `max_ticks` labelled decades, no minor labels."
+    from matplotlib.ticker import LogLocator, NullFormatter
+    v = np.asarray(values, float); v = v[np.isfinite(v) & (v > 0)]
+    if not len(v): return
+    lo, hi = 10.0 ** (np.ceil(np.log10(v.min())) - 1), 10.0 ** (np.floor(np.log10(v.max())) + 1)
+    ax.set_xlim(lo, hi)    # a decade either side: the smallest bar is never of zero length at the left edge
+    ax.set_xscale('log')   # also when all values are equal: a bar of length 1e-3 on a linear axis says nothing about decades
+    ax.xaxis.set_major_locator(LogLocator(base=10, numticks=max_ticks))
+    ax.xaxis.set_minor_formatter(NullFormatter())   # minor labels (2x10^-4, 3x10^-4, ...) are what collided
+
 class _FigureWidget:
     "A matplotlib `Figure` under ipywidgets controls: `.fig` is the static result, `widget()` the live one."
     _shown = False
@@ -112,8 +123,8 @@ class LRExplorer(_FigureWidget):
         peak = self.curves.max(0)
         self.ax_bar.barh(range(len(names)), np.where(self.trainable, peak, np.nan), color=[f'C{i % 10}' for i in range(len(names))])
         self.ax_bar.set_yticks(range(len(names))); self.ax_bar.set_yticklabels([n + ('' if on else ' (frozen)') for n, on in zip(names, self.trainable)], fontsize=7)
-        if np.ptp(peak) > 0: self.ax_bar.set_xscale('log')
-        self.ax_bar.set_xlabel('peak LR'); self.ax_bar.set_title(f'{sum(self.trainable)} of {len(names)} train')
+        _log_decades(self.ax_bar, peak)
+        self.ax_bar.set_xlabel('peak LR (log)'); self.ax_bar.set_title(f'{sum(self.trainable)} of {len(names)} train')
         self.show_fig()
 
     def controls(self): return [[self.lo, self.hi], [self.n_groups, self.schedule, self.n_train]]

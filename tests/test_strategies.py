@@ -35,7 +35,7 @@ def test_cache_key_changes_with_inputs(task, splits, tmp_path):
 
 def test_probe_leaves_backbone_untouched(task):
     fp = model_fingerprint(task.feature_model())
-    r = run_strategy('linear_probe', task, epochs=2)
+    r = run_strategy('linear_probe', task)
     assert model_fingerprint(task.feature_model()) == fp
     assert r.trainable_params == 1280 * 10 + 10 < r.total_params
 
@@ -48,8 +48,8 @@ def test_lp_ft_starts_from_probe_head(task, monkeypatch):
         if name == 'lp_ft': seen['w'] = task_.head(model).weight.detach().clone()
         return orig(task_, model, name, *a, **k)
     monkeypatch.setattr(S, '_learner', spy)
-    run_strategy('lp_ft', task, epochs=1, probe_epochs=3)
-    probe = S.train_probe(task, 3, 1e-2, None, 0).model.cpu()
+    run_strategy('lp_ft', task, steps=2)
+    probe = S.train_probe(task, task.default_lrs['linear_probe'], None, 0).model.cpu()
     torch.testing.assert_close(seen['w'], probe.weight.detach())
 
 def test_compare_resumes_after_interrupt(task, tmp_path, monkeypatch):
@@ -103,3 +103,67 @@ def test_cuda_speedups_are_wired(task, monkeypatch, precision, cbs):
     assert learn.precision == precision
     assert {n for n in ('channels_last', 'mixed_precision') if hasattr(learn, n)} == cbs
     assert learn.mixed_precision.amp_mode.value == 'bf16'
+
+
+# --- the fair protocol: reproducible runs, learning above chance, and a negative control ---------------------------
+
+_RUN = """
+import json, os, sys
+os.environ['FTLEARN_OFFLINE'] = '1'
+from ftlearn.data import load_data
+from ftlearn.tasks import make_task
+from ftlearn.features import FeatureCache
+from ftlearn.strategies import run_strategy
+task = make_task(load_data('fashion_mnist', n_per_class=6, n_valid=30, n_test=40), 'efficientnet_lite0', size=32, bs=32,
+                 cache=FeatureCache(sys.argv[1]))
+print(json.dumps(run_strategy('full_finetune', task, steps=4, seed=3).probs.tolist()))
+"""
+
+def test_same_numbers_in_a_fresh_process(task, tmp_path):
+    "A run's numbers depend on its strategy, seed and configuration only, not on what ran before it in the process."
+    import subprocess, sys
+    run_strategy('scratch', task, steps=2, seed=9); torch.randn(100)       # disturb this process's random state first
+    here = run_strategy('full_finetune', task, steps=4, seed=3).probs
+    out = subprocess.run([sys.executable, '-c', _RUN, str(tmp_path/'fresh')], capture_output=True, text=True, check=True).stdout
+    np.testing.assert_allclose(np.array(json.loads(out.strip().splitlines()[-1])), here, atol=1e-5)
+
+def test_resumed_comparison_equals_uninterrupted(task, tmp_path, monkeypatch):
+    cols = ['strategy', 'seed', 'accuracy', 'valid_accuracy', 'lr', 'feature_cka']
+    straight = C.compare(task, ['full_finetune', 'lp_ft'], seeds=[0, 1], steps=3, out=tmp_path/'a', progress=False)
+    orig, calls = C.run_strategy, []
+    def interrupted(name, t, **kw):
+        calls.append(name)
+        if len(calls) == 3: raise KeyboardInterrupt
+        return orig(name, t, **kw)
+    monkeypatch.setattr(C, 'run_strategy', interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        C.compare(task, ['full_finetune', 'lp_ft'], seeds=[0, 1], steps=3, out=tmp_path/'b', progress=False)
+    monkeypatch.setattr(C, 'run_strategy', orig)
+    resumed = C.compare(task, ['full_finetune', 'lp_ft'], seeds=[0, 1], steps=3, out=tmp_path/'b', progress=False)
+    a, b = straight[cols].to_dict('records'), resumed[cols].to_dict('records')
+    for ra, rb in zip(a, b):   # accuracies exactly; CKA to float noise (CPU kernels may sum in another order)
+        assert {k: ra[k] for k in cols[:5]} == {k: rb[k] for k in cols[:5]}
+        assert abs(ra['feature_cka'] - rb['feature_cka']) < 1e-5
+    assert len(a) == len(b) == 4
+
+@pytest.fixture(scope='module')
+def easy_task(tmp_path_factory):
+    "Faces vs non-faces (scikit-image's real photos, 2 classes): close to ImageNet, easy for every strategy."
+    return make_task(load_data('faces', n_valid=40, n_test=60, seed=0), 'efficientnet_lite0', size=32, bs=16,
+                     cache=FeatureCache(tmp_path_factory.mktemp('features')))
+
+# steps and the accuracy each strategy must reach on the balanced 60-photo test set (chance: 50%); gradual unfreezing
+# spreads its steps over 9 stages, so it gets 5 per stage
+EASY = dict(linear_probe=(None, .9), fine_tune=(24, .9), full_finetune=(24, .9), gradual_unfreeze=(45, .9), lp_ft=(24, .85),
+            scratch=(60, .7))
+
+@pytest.mark.parametrize('name', list(EASY))
+def test_learns_above_chance_and_lr0_is_chance(easy_task, name):
+    "Every trained strategy learns well above chance on an easy task; at learning rate 0 the same recipe stays at chance."
+    steps, least = EASY[name]
+    assert easy_task.splits.y_test.mean() == 0.5                  # balanced: chance is 50%
+    r = run_strategy(name, easy_task, steps=steps, seed=0)
+    assert r.accuracy >= least, (name, r.accuracy)
+    if name == 'lp_ft': return   # at lr 0 LP-FT keeps its probe's head (05_strategies tests it equals the probe)
+    r0 = run_strategy(name, easy_task, steps=steps, seed=0, lr=0)
+    assert r0.accuracy <= 0.65, (name, r0.accuracy)
