@@ -43,7 +43,7 @@ def _parser():
     c.add_argument('--lr', type=_lr_arg, default='auto', help="peak learning rate: 'auto' (default: each strategy's chosen on validation data from a grid), 'default' (each strategy its own) or a number")
     c.add_argument('--bn', choices=['frozen', 'train'], default=None, help="BatchNorm running statistics while fine-tuning (default: frozen; scratch always trains them)")
     c.add_argument('--probe-patience', type=int, default=15, help='linear probe: stop after this many epochs without a better validation loss')
-    c.add_argument('--probe-max-epochs', type=int, default=300, help='linear probe: at most this many epochs (a probe stopped here is reported as not converged)')
+    c.add_argument('--probe-max-epochs', type=int, default=500, help='linear probe: at most this many epochs (a probe stopped here is reported as not converged)')
     c.add_argument('--augment', action='store_true', help='train with data augmentation')
     c.add_argument('--mode', choices=['small', 'full'], default=None, help='preset size (default: full on a GPU, small elsewhere)')
     c.add_argument('--out', default='ftlearn_runs', help='output folder (runs, results.csv, comparison.png)')

@@ -20,8 +20,8 @@ from .strategies import _budget, _lr
 from .protocol import call_difference
 
 # %% auto #0
-__all__ = ['STRATEGY_ORDER', 'DEFAULT_STRATEGIES', 'FROZEN_FEATURE', 'LR_GRID', 'score', 'PeakMemory', 'compare', 'results_frame',
-           'load_results', 'summarize', 'plot_comparison', 'plot_mechanisms']
+__all__ = ['STRATEGY_ORDER', 'DEFAULT_STRATEGIES', 'FROZEN_FEATURE', 'LR_GRID', 'score', 'PeakMemory', 'improving', 'compare',
+           'results_frame', 'load_results', 'summarize', 'plot_comparison', 'plot_mechanisms']
 
 # %% ../nbs/06_compare.ipynb #2e7e0002
 def score(probs: np.ndarray, y: np.ndarray) -> dict:
@@ -93,11 +93,17 @@ def _seeds(seeds):
         raise ValueError(f"seeds must be a non-empty list of whole numbers, not {seeds!r}")
     return list(dict.fromkeys(int(s) for s in seeds))
 
-def _record(cfg, r, seconds, peak):
+def improving(late_gain, valid_accuracy, n_valid) -> bool | None:
+    "Still improving: the late gain exceeds 1 point and the validation accuracy's own standard error (noise of `n_valid` examples)."
+    if not np.isfinite(late_gain): return None
+    p = min(max(valid_accuracy, 0.01), 0.99) if np.isfinite(valid_accuracy) else 0.5
+    return bool(late_gain > max(0.01, float(np.sqrt(p * (1 - p) / n_valid))))
+
+def _record(cfg, r, seconds, peak, n_valid):
     return dict(cfg, **score(r.probs, r.y), trainable_params=r.trainable_params, total_params=r.total_params,
                 seconds=round(seconds, 2), peak_mem_mb=round(peak, 1), epochs_run=r.epochs, steps=r.steps, lr=r.lr,
                 valid_accuracy=r.valid_accuracy, converged=r.converged, late_gain=r.late_gain,
-                still_improving=bool(r.late_gain > 0.01) if np.isfinite(r.late_gain) else None,
+                still_improving=improving(r.late_gain, r.valid_accuracy, n_valid),
                 feature_cka=r.feature_cka, weight_change=r.weight_change, precision=r.precision, device=device_name(),
                 notes=r.notes, history=r.history, status='ok')
 
@@ -131,7 +137,7 @@ def compare(task: Task, strategies=None, seeds=(0,), epochs=3, steps=None, lr=No
                 print(f"{s} (seed {seed}) failed: {e}")
                 rec = dict(strategy=s, seed=seed, status='failed', error=str(e))
             else:
-                rec = _record(cfg, r, time.perf_counter() - t0, mem.peak)
+                rec = _record(cfg, r, time.perf_counter() - t0, mem.peak, len(sp.y_valid))
                 atomic_write(path, json.dumps(rec, indent=1, default=float))
         done[0] += 1
         if bar is not None: bar.update(done[0])

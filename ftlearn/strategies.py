@@ -154,11 +154,11 @@ def _feature_hook(learn, task):
     return task.head(learn.model), lambda inp, out: inp[0].float()
 
 def _late_gain(rows):
-    "Validation accuracy gained over the last quarter of the steps (NaN without an earlier validation)."
+    "Validation accuracy gained over the last quarter of the steps (the curve interpolated at 75%; NaN without an earlier validation)."
     rows = [r for r in rows if r['phase'] != 'probe']
     if len(rows) < 2: return float('nan')
-    early = [r for r in rows if r['step'] <= 0.75 * rows[-1]['step']]
-    return rows[-1]['valid_accuracy'] - early[-1]['valid_accuracy'] if early else float('nan')
+    steps, acc = [r['step'] for r in rows], [r['valid_accuracy'] for r in rows]
+    return acc[-1] - float(np.interp(0.75 * steps[-1], steps, acc))
 
 def _finish(learn, task, name, seed, steps, lr, notes='', trainable=None, pretrained=True):
     "Predict the test set (keeping the pooled features), measure what training did, and pack a `RunResult`."
@@ -222,7 +222,7 @@ def _feature_dls(task, seed, bs=256):
     va = DataLoader(list(zip(Xva, yva)), bs=bs, device=dev)
     return DataLoaders(tr, va, device=dev)
 
-def train_probe(task, lr=1e-3, wd=None, seed=0, bs=64, max_epochs=300, patience=15, epochs=None):
+def train_probe(task, lr=1e-3, wd=None, seed=0, bs=32, max_epochs=500, patience=15, epochs=None):
     "Train an `nn.Linear` on the cached features with fastai until the validation loss plateaus (best epoch kept); `epochs`: exactly that many, one-cycle."
     _check_epochs(max_epochs); _check_epochs(patience)
     if epochs is not None: _check_epochs(epochs)
@@ -240,7 +240,7 @@ def train_probe(task, lr=1e-3, wd=None, seed=0, bs=64, max_epochs=300, patience=
     return learn
 
 @strategy
-def linear_probe(task: Task, steps=None, epochs=3, lr=None, wd=None, augment=False, seed=0, max_epochs=300, patience=15, **kw):
+def linear_probe(task: Task, steps=None, epochs=3, lr=None, wd=None, augment=False, seed=0, max_epochs=500, patience=15, **kw):
     "A linear layer trained with fastai on cached features of the frozen backbone, to a validation-loss plateau."
     learn = train_probe(task, _lr(task, 'linear_probe', lr), wd, seed, max_epochs=max_epochs, patience=patience)
     Xte, yte = task.features('test')
