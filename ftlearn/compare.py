@@ -119,7 +119,7 @@ def compare(task: Task, strategies=None, seeds=(0,), epochs=3, steps=None, lr=No
                 backbone=task.backbone, size=getattr(task, 'size', None), transform=task.transform_key(), bs=task.bs, budget_steps=steps, wd=wd, augment=augment,
                 opts=opts, n_train=len(sp.y_train), n_test=len(sp.y_test))
     tuned = lambda s: lr == 'auto' and s not in FROZEN_FEATURE
-    total = sum(len(seeds) + (len(lr_grid) - 1 if tuned(s) else 0) for s in strategies)
+    total = sum(len(seeds) + (len(lr_grid) if tuned(s) else 0) for s in strategies)   # the first seed's run is read back after the grid
     bar = progress_bar(range(total)) if progress else None
     if bar is not None: bar.update(0)
     done = [0]

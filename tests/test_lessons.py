@@ -9,7 +9,7 @@ LESSONS = sorted(p for p in (ROOT/'course').glob('*.ipynb') if not p.name.starts
 def run_lesson(path, out_dir, timeout=1800):
     "Execute a lesson with nbdev's `test_nb` in a subprocess (small mode, offline); return (ok, output)."
     code = ("import sys; from nbdev.test import test_nb; "
-            f"ok, t = test_nb({str(path)!r}); print(f'{{t:.1f}} s'); sys.exit(0 if ok else 1)")
+            f"ok, t = test_nb({str(path)!r}, cell_timeout=None); print(f'{{t:.1f}} s'); sys.exit(0 if ok else 1)")
     env = {**os.environ, 'FTLEARN_OFFLINE': '1', 'HF_HUB_OFFLINE': '1', 'TRANSFORMERS_OFFLINE': '1',
            'FTLEARN_MODE': 'small', 'FTLEARN_COURSE_OUT': str(out_dir), 'MPLBACKEND': 'Agg'}
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=timeout, env=env, cwd=path.parent)
