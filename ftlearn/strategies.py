@@ -226,6 +226,7 @@ def train_probe(task, lr=1e-3, wd=None, seed=0, bs=32, max_epochs=500, patience=
     "Train an `nn.Linear` on the cached features with fastai until the validation loss plateaus (best epoch kept); `epochs`: exactly that many, one-cycle."
     _check_epochs(max_epochs); _check_epochs(patience)
     if epochs is not None: _check_epochs(epochs)
+    task.features('train'); task.features('valid')   # extract first (on a cache miss): it must not shift the seeded state
     set_seed(seed, reproducible=True)
     lin = nn.Linear(task.meta.feature_dim, task.n_classes)
     kb = KeepBest(patience)
