@@ -2,7 +2,8 @@
 # Set up ftlearn on a fresh machine: Debian data packages (when apt is there and we are root), a virtual
 # environment in .venv/, and the library installed into it in editable mode.
 #   ./setup.sh          the library and its embedded weights/data (enough for `ftlearn compare`)
-#   ./setup.sh --dev    plus what the tests and notebooks need (nbdev, ipykernel, pytest, ...)
+#   ./setup.sh --dev    plus what the tests and notebooks need (nbdev, ipykernel, pytest, JupyterLab, Voila, selenium, ...)
+#                       and, as root with apt, Debian's chromium and chromium-driver for the widgets' browser test
 set -euo pipefail
 cd "$(dirname "$0")"
 extra=""
@@ -18,6 +19,19 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   fi
 else
   echo "setup: not root or no apt-get: skipping Debian packages ($debs); ftlearn falls back to downloading them"
+fi
+
+# The widgets' browser test (tests/test_widgets_browser.py) drives headless Chromium; it skips where it is missing.
+if [ -n "$extra" ]; then
+  browser="chromium chromium-driver"
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    if ! dpkg -s $browser >/dev/null 2>&1; then
+      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $browser >/dev/null; } \
+        || echo "setup: could not install $browser; the widgets' browser test will be skipped"
+    fi
+  else
+    echo "setup: not root or no apt-get: skipping $browser; the widgets' browser test will be skipped unless they are on PATH"
+  fi
 fi
 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv

@@ -64,21 +64,52 @@ def _load(args, cfg):
     if p.suffix == '.csv' and p.is_file(): return text_frame(p, **kw)
     return load_data(args.data, **kw)
 
+def _parse_seeds(s):
+    parts = [p.strip() for p in str(s).split(',')]
+    if not any(parts): raise ValueError(f"--seeds must name at least one seed, e.g. 0 or 0,1,2; got {s!r}")
+    try: seeds = [int(p) for p in parts if p]
+    except ValueError: raise ValueError(f"--seeds must be comma-separated whole numbers such as 0,1,2, not {s!r}") from None
+    if any(x < 0 for x in seeds): raise ValueError(f"--seeds must be whole numbers >= 0, not {s!r}")
+    return seeds
+
+def _check_args(args):
+    "Every number on the command line, checked before any data is loaded."
+    for name, v, kw in [('--epochs', args.epochs, dict(integer=True, min=1)), ('--steps', args.steps, dict(integer=True, min=1)),
+                        ('--n-per-class', args.n_per_class, dict(integer=True, min=1)), ('--size', args.size, dict(integer=True, min=16, max=1024)),
+                        ('--frac', args.frac, dict(min=0, max=1, min_open=True)),
+                        ('--probe-patience', args.probe_patience, dict(integer=True, min=1)),
+                        ('--probe-max-epochs', args.probe_max_epochs, dict(integer=True, min=1))]:
+        check_number(name, v, none_ok=True, **kw)
+    if not isinstance(args.lr, str): check_number('--lr', args.lr, min=0, none_ok=True)
+
+def _check_out(out):
+    "Fail before training when the results cannot be written (a file where the folder should be, a folder where a file should be)."
+    if out.exists() and not out.is_dir(): raise ValueError(f"--out {out} is a file; give a folder for the results")
+    for name in ('results.csv', 'comparison.png'):
+        if (out/name).is_dir(): raise ValueError(f"--out {out}: {out/name} is a folder, so the {name} cannot be written; move it or choose another --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True); atomic_write(out/'.write-test', b''); (out/'.write-test').unlink()
+    except (OSError, ValueError) as e: raise ValueError(f"--out {out} is not a writable folder: {e}") from None
+
 def compare_main(args):
     "Run `ftlearn compare` with parsed `args`; returns the results table."
     from ftlearn.tasks import make_task
     from ftlearn.compare import compare, summarize, plot_comparison
+    _check_args(args)
+    seeds, out = _parse_seeds(args.seeds), Path(args.out)
+    _check_out(out)
     cfg = preset(args.mode, n_per_class=args.n_per_class, size=args.size, epochs=args.epochs)
-    try: seeds = [int(s) for s in str(args.seeds).split(',') if s.strip()]
-    except ValueError: raise ValueError(f"--seeds must be comma-separated whole numbers, not {args.seeds!r}") from None
     splits = _load(args, cfg)
     backbone = args.backbone or ('all-MiniLM-L6-v2' if splits.kind == 'text' else 'efficientnet_lite0')
     task = make_task(splits, backbone, **({'size': cfg['size']} if splits.kind == 'image' else {}), bs=cfg['bs'])
-    out = Path(args.out)
     print(f"ftlearn compare: {splits.name} ({len(splits.y_train)} train / {len(splits.y_valid)} valid / {len(splits.y_test)} test, "
           f"{splits.n_classes} classes) via {task.backbone}; {cfg['mode']} mode on {device_name()}; results in {out}/")
     t0 = time.perf_counter()
-    opts = dict(max_epochs=args.probe_max_epochs, patience=args.probe_patience, **({'bn': args.bn} if args.bn else {}))
+    from ftlearn.compare import _strategies
+    from ftlearn.strategies import strategy_options
+    takes = set().union(*(strategy_options(s) for s in _strategies(args.strategies)))
+    opts = {k: v for k, v in dict(max_epochs=args.probe_max_epochs, patience=args.probe_patience, bn=args.bn).items()
+            if v is not None and k in takes}
     df = compare(task, args.strategies, seeds=seeds, epochs=cfg['epochs'], steps=args.steps, lr=args.lr, augment=args.augment, out=out, **opts)
     cols = [c for c in ['strategy', 'seed', 'accuracy', 'macro_f1', 'valid_accuracy', 'lr', 'steps', 'converged', 'still_improving', 'feature_cka',
                         'trainable_params', 'seconds', 'status'] if c in df]
@@ -86,9 +117,11 @@ def compare_main(args):
         print('\n' + df[cols].to_string(index=False, float_format=lambda x: f'{x:.4g}'))  # after the progress bar's line
         if len(seeds) > 1: print('\n' + summarize(df).to_string(float_format=lambda x: f'{x:.4g}'))
     df.drop(columns=['history'], errors='ignore').to_csv(out/'results.csv', index=False)
+    wrote = [out/'results.csv']
     if 'status' not in df or (df['status'] == 'ok').any():
         plot_comparison(df, title=f"{splits.name} via {task.backbone} ({cfg['mode']} mode, {device_name()})", fname=out/'comparison.png')
-    print(f"\nwrote {out/'results.csv'} and {out/'comparison.png'} ({time.perf_counter()-t0:.0f} s)")
+        wrote.append(out/'comparison.png')
+    print(f"\nwrote {' and '.join(map(str, wrote))} ({time.perf_counter()-t0:.0f} s)")
     return df
 
 # %% ../nbs/07_cli.ipynb #01e473e5
@@ -117,11 +150,20 @@ def main(argv=None):
     "Entry point of the `ftlearn` command."
     args = _parser().parse_args(argv)
     try:
-        if args.cmd == 'compare': compare_main(args)
+        if args.cmd == 'compare':
+            df = compare_main(args)
+            bad = df[df['status'] != 'ok'] if 'status' in df else df.iloc[:0]
+            if len(bad):
+                runs = '; '.join(f"{r.strategy} seed {r.seed}: {r.status} ({str(r.get('error', ''))[:160]})" for _, r in bad.iterrows())
+                print(f"ftlearn: {len(bad)} of {len(df)} runs did not finish: {runs}", file=sys.stderr); return 1
         elif args.cmd == 'info': info_main(args)
         else: _parser().print_help()
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, OSError) as e:
         print(f"ftlearn: error: {e}", file=sys.stderr); return 2
     except KeyboardInterrupt:
         print("ftlearn: interrupted; finished runs are saved and will be skipped next time", file=sys.stderr); return 130
+    except Exception as e:
+        if os.environ.get('FTLEARN_DEBUG'): raise
+        print(f"ftlearn: internal error ({type(e).__name__}: {e}); this is a bug in ftlearn, not in your input. "
+              "Rerun with FTLEARN_DEBUG=1 for the traceback.", file=sys.stderr); return 1
     return 0

@@ -6,7 +6,7 @@ Docs: https://ftlearn.github.io/ftlearn/compare.html.md"""
 
 # %% ../nbs/06_compare.ipynb #b077834a
 from __future__ import annotations
-import json, os, threading, time, traceback
+import json, os, inspect, threading, time, traceback
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 import matplotlib.pyplot as plt
@@ -16,12 +16,13 @@ from .core import *
 from .data import *
 from .tasks import *
 from .strategies import *
-from .strategies import _budget, _lr
+from .strategies import _budget, _lr, _suggest
+from .protocol import BN_MODES
 from .protocol import call_difference
 
 # %% auto #0
-__all__ = ['STRATEGY_ORDER', 'DEFAULT_STRATEGIES', 'FROZEN_FEATURE', 'LR_GRID', 'score', 'PeakMemory', 'improving', 'compare',
-           'results_frame', 'load_results', 'summarize', 'plot_comparison', 'plot_mechanisms']
+__all__ = ['STRATEGY_ORDER', 'DEFAULT_STRATEGIES', 'FROZEN_FEATURE', 'LR_GRID', 'OPTION_CHECKS', 'score', 'PeakMemory',
+           'improving', 'compare', 'results_frame', 'load_results', 'summarize', 'plot_comparison', 'plot_mechanisms']
 
 # %% ../nbs/06_compare.ipynb #2e7e0002
 def score(probs: np.ndarray, y: np.ndarray) -> dict:
@@ -88,10 +89,36 @@ def _strategies(strategies):
     return list(dict.fromkeys(strategies))
 
 def _seeds(seeds):
-    seeds = [seeds] if isinstance(seeds, (int, np.integer)) else list(seeds)
-    if not seeds or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in seeds):
-        raise ValueError(f"seeds must be a non-empty list of whole numbers, not {seeds!r}")
+    if isinstance(seeds, str): raise ValueError(f"seeds must be a list of whole numbers such as [0, 1, 2], not the string {seeds!r}")
+    try: seeds = [seeds] if isinstance(seeds, (int, np.integer)) else list(seeds)
+    except TypeError: raise ValueError(f"seeds must be a whole number or a list of them, not {seeds!r}") from None
+    if not seeds or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and 0 <= s < 2**32 for s in seeds):
+        raise ValueError(f"seeds must be a non-empty list of whole numbers from 0 to 2**32-1, not {seeds!r}")
     return list(dict.fromkeys(int(s) for s in seeds))
+
+def _pos(k, integer=False): return lambda v: check_number(k, v, integer=integer, min=0, min_open=True)
+def _choice(k, options): 
+    def check(v):
+        if v not in options: raise ValueError(f"{k} must be one of {options}, not {v!r}")
+    return check
+OPTION_CHECKS = dict(max_epochs=_pos('max_epochs', True), patience=_pos('patience', True), lr_mult=_pos('lr_mult'),
+    head_lr_mult=_pos('head_lr_mult'), stages=lambda v: v is None or _pos('stages', True)(v),
+    freeze_frac=lambda v: check_number('freeze_frac', v, min=0, max=1, min_open=True, max_open=True),
+    probe_lr=lambda v: check_number('probe_lr', v, min=0, none_ok=True), C=lambda v: v == 'auto' or _pos('C')(v),
+    classifier=_choice('classifier', ('logistic', 'svm')), bn=_choice('bn', BN_MODES),
+    discriminative=_choice('discriminative', (True, False)))
+
+def _split_opts(strategies, opts):
+    "Each strategy's share of the extra options; an option that none of `strategies` takes is an error."
+    taken = {s: strategy_options(s) for s in strategies}
+    every = set().union(*taken.values())
+    for k, v in opts.items():
+        if k == 'seed': raise ValueError("give seeds as seeds=[...], not seed=")
+        if k not in every:
+            known = every | set(inspect.signature(compare).parameters)
+            raise ValueError(f"unknown option {k!r}{_suggest(k, known)}: none of {', '.join(strategies)} takes it")
+        if k in OPTION_CHECKS: OPTION_CHECKS[k](v)
+    return {s: {k: v for k, v in opts.items() if k in taken[s]} for s in strategies}
 
 def improving(late_gain, valid_accuracy, n_valid) -> bool | None:
     "Still improving: the late gain exceeds 1 point and the validation accuracy's own standard error (noise of `n_valid` examples)."
@@ -111,8 +138,15 @@ def compare(task: Task, strategies=None, seeds=(0,), epochs=3, steps=None, lr=No
             out='ftlearn_runs', progress=True, raise_errors=False, **opts) -> pd.DataFrame:
     "Run `strategies` x `seeds` on `task` under one step budget (`lr='auto'`: rates chosen on validation); one row per run."
     strategies, seeds = _strategies(strategies), _seeds(seeds)
+    per = _split_opts(strategies, opts)
     steps = _budget(task, steps, epochs)
-    if not (lr is None or lr == 'auto'): _lr(task, 'full_finetune', lr)   # validates a number
+    if isinstance(lr, str) and lr != 'auto': raise ValueError(f"lr must be 'auto', None or a number, not {lr!r}")
+    if not (lr is None or lr == 'auto'): lr = _lr(task, 'full_finetune', lr)   # validates a number
+    try: lr_grid = tuple(check_number('lr_grid factor', f, min=0, min_open=True) for f in lr_grid)
+    except TypeError: raise ValueError(f"lr_grid must be a list of factors such as (1/3, 1, 3), not {lr_grid!r}") from None
+    if not lr_grid: raise ValueError("lr_grid must hold at least one factor")
+    check_number('wd', wd, min=0, none_ok=True)
+    if not isinstance(augment, (bool, np.bool_)): raise ValueError(f"augment must be True or False, not {augment!r}")
     out = _check_writable(out)
     sp = task.splits
     base = dict(data=sp.name, data_fingerprint=[sp.fingerprint(s) for s in ('train', 'valid', 'test')],
@@ -131,11 +165,12 @@ def compare(task: Task, strategies=None, seeds=(0,), epochs=3, steps=None, lr=No
             t0 = time.perf_counter()
             try:
                 with PeakMemory(task.device) as mem:
-                    r = run_strategy(s, task, steps=steps, lr=rate, wd=wd, augment=augment, seed=seed, **opts)
+                    r = run_strategy(s, task, steps=steps, lr=rate, wd=wd, augment=augment, seed=seed, **per[s])
             except Exception as e:
-                if raise_errors or not isinstance(e, (ValueError, RuntimeError)): raise
-                print(f"{s} (seed {seed}) failed: {e}")
-                rec = dict(strategy=s, seed=seed, status='failed', error=str(e))
+                diverged = isinstance(e, TrainingDiverged)
+                if raise_errors or not (diverged or isinstance(e, RuntimeError)): raise
+                print(f"{s} (seed {seed}, lr {rate}) {'diverged' if diverged else 'failed'}: {e}")
+                rec = dict(strategy=s, seed=seed, status='diverged' if diverged else 'failed', error=str(e))
             else:
                 rec = _record(cfg, r, time.perf_counter() - t0, mem.peak, len(sp.y_valid))
                 atomic_write(path, json.dumps(rec, indent=1, default=float))

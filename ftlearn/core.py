@@ -12,14 +12,20 @@ import torch
 
 # %% auto #0
 __all__ = ['cache_dir', 'course_out', 'run_mode', 'is_small', 'offline', 'default_device', 'device_name', 'atomic_write',
-           'file_sha1', 'hash_of']
+           'file_sha1', 'hash_of', 'check_number']
 
 # %% ../nbs/00_core.ipynb #7b6be5e8
 def cache_dir(*parts) -> Path:
     "The ftlearn cache folder (or a sub-folder of it), created on demand; `FTLEARN_CACHE` overrides the default."
     root = Path(os.environ.get('FTLEARN_CACHE', Path.home()/'.cache'/'ftlearn')).expanduser()
     p = root.joinpath(*parts)
-    p.mkdir(parents=True, exist_ok=True)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        if not os.access(p, os.W_OK): raise PermissionError('not writable')
+    except OSError as e:
+        how = 'FTLEARN_CACHE' if 'FTLEARN_CACHE' in os.environ else 'the cache folder'
+        raise ValueError(f"{how} ({root}) must be a writable folder; {p} failed: {e.strerror or e}. "
+                         "Point FTLEARN_CACHE at a folder you can write to.") from None
     return p
 
 # %% ../nbs/00_core.ipynb #a265ef14
@@ -82,3 +88,22 @@ def file_sha1(path, chunk=1<<20) -> str:
 def hash_of(*objs) -> str:
     "A short stable hash of JSON-able objects, for cache keys."
     return hashlib.sha1(json.dumps(objs, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+# %% ../nbs/00_core.ipynb #894ecfb9
+def check_number(name, value, *, integer=False, min=None, max=None, min_open=False, max_open=False, none_ok=False):
+    "`value` as an int/float when it is a number in range, else a `ValueError` naming `name` and the range."
+    import numpy as np
+    if value is None and none_ok: return None
+    kind = 'a whole number' if integer else 'a number'
+    rng = ' and '.join(s for s in [f"{'>' if min_open else '>='} {min:g}" if min is not None else '',
+                               f"{'<' if max_open else '<='} {max:g}" if max is not None else ''] if s)
+    want = f"{kind}{' ' + rng if rng else ''}{' (or None)' if none_ok else ''}"
+    ok_type = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    if isinstance(value, bool) or not isinstance(value, ok_type):
+        if integer and isinstance(value, (float, np.floating)) and float(value).is_integer(): value = int(value)
+        else: raise ValueError(f"{name} must be {want}, not {value!r}")
+    v = int(value) if integer else float(value)
+    if not integer and not np.isfinite(v): raise ValueError(f"{name} must be {want}, not {value!r}")
+    if min is not None and (v <= min if min_open else v < min): raise ValueError(f"{name} must be {want}, not {value!r}")
+    if max is not None and (v >= max if max_open else v > max): raise ValueError(f"{name} must be {want}, not {value!r}")
+    return v

@@ -17,9 +17,9 @@ from fastai.data.core import DataLoaders
 from .core import *
 
 # %% auto #0
-__all__ = ['FASHION_MNIST_DIR', 'FORTUNES_DIR', 'OPENCV_DIGITS', 'FASHION_CLASSES', 'FORTUNE_TOPICS', 'DATASETS', 'DataSplits',
-           'make_splits', 'list_datasets', 'load_data', 'image_folder', 'text_frame', 'to_image_tensor', 'ImageBatch',
-           'image_dls', 'image_dl']
+__all__ = ['MIN_EVAL_PER_CLASS', 'FASHION_MNIST_DIR', 'FORTUNES_DIR', 'OPENCV_DIGITS', 'FASHION_CLASSES', 'FORTUNE_TOPICS',
+           'DATASETS', 'DataSplits', 'make_splits', 'list_datasets', 'load_data', 'image_folder', 'text_frame',
+           'to_image_tensor', 'ImageBatch', 'image_dls', 'image_dl']
 
 # %% ../nbs/01_data.ipynb #85ac613b
 def _fp(x, y):
@@ -64,11 +64,11 @@ def _take(y, n, rng):
         keys[rng.permutation(idx)] = (np.arange(len(idx)) + rng.random(len(idx))) / len(idx)
     return np.argsort(keys, kind='stable')[:n]
 
-def _per_class(y, n, rng, what='train'):
+def _per_class(y, n, rng, what='train', classes=None):
     out = []
     for c in np.unique(y):
         idx = np.flatnonzero(y == c)
-        if n > len(idx): warnings.warn(f"{what}: class {c} has only {len(idx)} examples (< {n} asked); taking all of them")
+        if n > len(idx): warnings.warn(f"{what}: class {classes[c] if classes else c!r} has only {len(idx)} examples (< {n} asked); taking all of them")
         out.append(rng.permutation(idx)[:n])
     return np.sort(np.concatenate(out))
 
@@ -77,23 +77,91 @@ def _split_off(y, frac, rng):
     held = np.sort(_take(y, int(round(len(y) * frac)), rng))
     return np.setdiff1d(np.arange(len(y)), held), held
 
+# %% ../nbs/01_data.ipynb #4b8b07cf
+MIN_EVAL_PER_CLASS = 5   # fewer valid/test examples per class than this and an accuracy is mostly noise
+_SUBSAMPLE = ('n_per_class', 'frac', 'n_valid', 'n_test')
+
+def _is_int(v): return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+def _check_int(name, v, lo=None, hi=None, hint='') -> int:
+    "`v` as an `int`, or a `ValueError` naming `name` when it is not a whole number in [`lo`, `hi`]."
+    rng = (f" >= {lo}" if hi is None else f" from {lo} to {hi}") if lo is not None else ''
+    if not _is_int(v) or (lo is not None and v < lo) or (hi is not None and v > hi):
+        what = f"{v!r}" if _is_int(v) else f"{v!r} ({type(v).__name__})"
+        raise ValueError(f"{name} must be a whole number{rng}, not {what}{hint}")
+    return int(v)
+
+def _check_frac(name, v, hi_closed=False, hint='') -> float:
+    "`v` as a `float` in (0, 1) (or (0, 1] with `hi_closed`), else a `ValueError` naming `name`."
+    ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) and np.isfinite(v)
+    if not ok or not (0 < v < 1 or (hi_closed and v == 1)):
+        raise ValueError(f"{name} must be a fraction in (0, 1{']' if hi_closed else ')'}, not {v!r}{hint}")
+    return float(v)
+
+def _check_split_args(n_per_class=None, frac=None, n_valid=None, n_test=None, valid_pct=0.2, test_pct=0.2, seed=0, test_given=False):
+    "Check `make_splits`' arguments up front; returns them as plain Python numbers."
+    if n_per_class is not None and frac is not None: raise ValueError(f"give n_per_class or frac, not both (n_per_class={n_per_class!r}, frac={frac!r})")
+    if n_per_class is not None: n_per_class = _check_int('n_per_class', n_per_class, 1, hint=' (training examples per class)')
+    if frac is not None: frac = _check_frac('frac', frac, hi_closed=True, hint=' (the share of the training split kept)')
+    hint = f' (at least {MIN_EVAL_PER_CLASS} per class for a meaningful accuracy)'
+    if n_valid is not None: n_valid = _check_int('n_valid', n_valid, 1, hint=hint)
+    if n_test is not None: n_test = _check_int('n_test', n_test, 1, hint=hint)
+    valid_pct = _check_frac('valid_pct', valid_pct, hint=' (the share of the rest held out for validation; 0.2 is usual)')
+    test_pct = _check_frac('test_pct', test_pct, hint=' (the share held out for testing; 0.2 is usual)')
+    if not test_given and valid_pct + test_pct >= 1:
+        raise ValueError(f"valid_pct + test_pct must be below 1 so that examples are left to train on, not {valid_pct} + {test_pct}")
+    return n_per_class, frac, n_valid, n_test, valid_pct, test_pct, _check_int('seed', seed, 0)
+
+def _check_subsample_kw(fn, kw):
+    "Refuse misspelt or unknown subsampling options passed through `**kw` to `fn`."
+    unknown = sorted(set(kw) - set(_SUBSAMPLE))
+    if unknown: raise TypeError(f"{fn}() got unknown argument(s) {unknown}; its subsampling options are {list(_SUBSAMPLE)}")
+
 # %% ../nbs/01_data.ipynb #3b39b881
+def _check_eval_split(name, split, ys, classes, arg):
+    k, n = len(classes), len(ys)
+    if n == 0: raise ValueError(f"{name}: the {split} split is empty; raise {arg} or add examples "
+                                f"(a meaningful {split} split needs at least {MIN_EVAL_PER_CLASS} examples per class)")
+    if n < MIN_EVAL_PER_CLASS * k:
+        warnings.warn(f"{name}: only {n} {split} examples for {k} classes ({n / k:.2g} per class): an accuracy on so few is "
+                      f"mostly noise; give at least {MIN_EVAL_PER_CLASS * k} ({arg})", stacklevel=3)
+    missing = [classes[c] for c in range(k) if not (ys == c).any()]
+    if missing and n >= k:
+        warnings.warn(f"{name}: the {split} split has no examples of {missing[:10]}{' ...' if len(missing) > 10 else ''}", stacklevel=3)
+
 def make_splits(name, kind, classes, x, y, x_test=None, y_test=None, source='', n_per_class=None, frac=None,
                 n_valid=None, n_test=None, valid_pct=0.2, test_pct=0.2, seed=0) -> DataSplits:
     "Seeded, stratified train/valid/test `DataSplits` from raw arrays, subsampled as asked."
-    y = np.asarray(y, dtype=np.int64)
+    n_per_class, frac, n_valid, n_test, valid_pct, test_pct, seed = _check_split_args(
+        n_per_class, frac, n_valid, n_test, valid_pct, test_pct, seed, test_given=x_test is not None)
+    if not isinstance(x, np.ndarray): x = np.array(list(x), dtype=object) if kind == 'text' else np.asarray(x)
+    y, classes = np.asarray(y), [str(c) if isinstance(c, str) else c for c in classes]   # np.str_ from a cache -> str
+    if len(x) != len(y): raise ValueError(f"{name}: {len(x)} inputs but {len(y)} labels")
+    if len(set(map(str, classes))) < len(classes): raise ValueError(f"{name}: class names repeat: {classes}")
+    if len(y) and (y.dtype.kind not in 'iufb' or (y.dtype.kind == 'f' and not np.isfinite(y).all()) or (y != np.round(y)).any()
+                   or y.min() < 0 or y.max() >= len(classes)):
+        raise ValueError(f"{name}: labels must be whole numbers from 0 to {len(classes) - 1} (one per class name)")
+    y = y.astype(np.int64)
     if len(np.unique(y)) < 2: raise ValueError(f"{name}: found {len(np.unique(y))} class(es); classification needs at least 2")
-    if n_per_class is not None and (not isinstance(n_per_class, (int, np.integer)) or n_per_class < 1):
-        raise ValueError(f"n_per_class must be a whole number >= 1, not {n_per_class!r}")
-    if frac is not None and not 0 < frac <= 1: raise ValueError(f"frac must be in (0, 1], not {frac!r}")
+    need = 2 if x_test is not None else 3
+    counts = np.bincount(y, minlength=len(classes))
+    few = [f"{classes[c]!r} ({counts[c]})" for c in range(len(classes)) if 0 < counts[c] < need]
+    if few:
+        many = (f"; {len(classes)} classes in {len(y)} examples: is that really the label column?"
+                if kind == 'text' and (counts == 1).sum() > len(classes) / 2 else '')
+        raise ValueError(f"{name}: too few examples of class(es) {', '.join(few[:10])}{' ...' if len(few) > 10 else ''}: each class needs "
+                         f"at least {need} (one each for train, valid{'' if x_test is not None else ' and test'}), and about "
+                         f"{int(np.ceil(MIN_EVAL_PER_CLASS / min(test_pct, (1 - test_pct) * valid_pct)))} for a meaningful accuracy{many}")
     rng = np.random.default_rng(seed)
     if x_test is None:
         tr, te = _split_off(y, test_pct, rng)
         x_test, y_test, x, y = x[te], y[te], x[tr], y[tr]
+        test_arg = 'n_test' if n_test is not None else 'test_pct'
+    else: test_arg = 'n_test' if n_test is not None else 'the test set'
     y_test = np.asarray(y_test, dtype=np.int64)
     tr, va = _split_off(y, valid_pct, rng)
     x_valid, y_valid, x, y = x[va], y[va], x[tr], y[tr]
-    if n_per_class is not None: keep = _per_class(y, n_per_class, rng)
+    if n_per_class is not None: keep = _per_class(y, n_per_class, rng, classes=classes)
     elif frac is not None: keep = np.sort(_take(y, max(1, int(round(len(y) * frac))), rng))
     else: keep = np.arange(len(y))
     x, y = x[keep], y[keep]
@@ -101,7 +169,9 @@ def make_splits(name, kind, classes, x, y, x_test=None, y_test=None, source='', 
     if missing: raise ValueError(f"{name}: the training split has no examples of {missing}; use a larger frac or n_per_class")
     if n_valid is not None: k = np.sort(_take(y_valid, n_valid, rng)); x_valid, y_valid = x_valid[k], y_valid[k]
     if n_test is not None: k = np.sort(_take(y_test, n_test, rng)); x_test, y_test = x_test[k], y_test[k]
-    return DataSplits(name, kind, list(classes), x, y, x_valid, y_valid, x_test, y_test, source)
+    _check_eval_split(name, 'valid', y_valid, classes, 'n_valid' if n_valid is not None else 'valid_pct')
+    _check_eval_split(name, 'test', y_test, classes, test_arg)
+    return DataSplits(name, kind, classes, x, y, x_valid, y_valid, x_test, y_test, source)
 
 # %% ../nbs/01_data.ipynb #318b6bf7
 FASHION_MNIST_DIR = Path(os.environ.get('FTLEARN_FASHION_MNIST_DIR', '/usr/share/datasets/fashion-mnist'))
@@ -254,8 +324,9 @@ def _raw(name):
 
 def load_data(name, n_per_class=None, frac=None, n_valid=None, n_test=None, valid_pct=0.2, seed=0) -> DataSplits:
     "Load built-in data set `name` as seeded, stratified `DataSplits`; `n_per_class`/`frac` subsample train."
-    if name not in DATASETS: raise ValueError(f"unknown data set {name!r}; choose from {', '.join(DATASETS)} "
-                                              "(or use image_folder / text_frame for your own data)")
+    if not isinstance(name, str) or name not in DATASETS:
+        raise ValueError(f"unknown data set {name!r}; choose from {', '.join(DATASETS)} (or use image_folder / text_frame for your own data)")
+    _check_split_args(n_per_class, frac, n_valid, n_test, valid_pct, seed=seed)
     d = _raw(name)
     return make_splits(name, DATASETS[name][1], d['classes'], d['x'], d['y'], d.get('x_test'), d.get('y_test'), d['source'],
                        n_per_class=n_per_class, frac=frac, n_valid=n_valid, n_test=n_test, valid_pct=valid_pct, seed=seed)
@@ -263,57 +334,171 @@ def load_data(name, n_per_class=None, frac=None, n_valid=None, n_test=None, vali
 # %% ../nbs/01_data.ipynb #badec98e
 _IMG_EXT = {'.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp'}
 
+def _to_uint8(a: np.ndarray) -> np.ndarray:
+    "An image array of any depth as `uint8`, content kept: 16 bits / 257, wider integers by their range, floats from [0, 1] or min-max."
+    if a.dtype == np.uint8: return a
+    if a.dtype == bool: return a.astype(np.uint8) * 255
+    v = a.astype(np.float64)
+    fin = np.isfinite(v)
+    lo, hi = (v[fin].min(), v[fin].max()) if fin.any() else (0.0, 0.0)
+    if a.dtype.kind == 'u' and a.dtype.itemsize == 2: v = v / 257
+    elif a.dtype.kind == 'f' and lo >= 0 and hi <= 1: v = v * 255
+    elif a.dtype.kind in 'iu' and lo >= 0 and hi <= 255: pass
+    elif a.dtype.kind in 'iu' and lo >= 0 and hi <= 65535: v = v / 257
+    elif hi > lo: v = (v - lo) / (hi - lo) * 255
+    return np.nan_to_num(v, nan=0.0).clip(0, 255).round().astype(np.uint8)
+
+def _read_image(f, size):
+    "One image file as a `(size, size, 3)` uint8 array; a `ValueError` naming the file when it cannot be read."
+    from PIL import Image
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('error', Image.DecompressionBombWarning)
+            with Image.open(f) as im:
+                if im.mode in ('I', 'F') or im.mode.startswith('I;'): im = Image.fromarray(_to_uint8(np.array(im)))
+                return np.array(im.convert('RGB').resize((size, size)))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ValueError(f"image {f} is too large to read safely ({e}); if you trust the file, raise PIL.Image.MAX_IMAGE_PIXELS") from None
+    except Exception as e: raise ValueError(f"cannot read image {f}: {type(e).__name__}: {e}") from None
+
+def _image_files(d):
+    "Image files under class folder `d`, nested folders included (hidden ones skipped, symlink loops cut)."
+    out, seen = [], set()
+    for root, dirs, files in os.walk(d, followlinks=True):
+        r = Path(root).resolve()
+        if r in seen: dirs[:] = []; continue
+        seen.add(r)
+        dirs[:] = sorted(x for x in dirs if not x.startswith('.'))
+        out += [Path(root)/f for f in files if not f.startswith('.') and Path(f).suffix.lower() in _IMG_EXT]
+    return sorted(out)
+
 def _read_folder(path, size, classes=None):
-    from PIL import Image, UnidentifiedImageError
     dirs = sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith('.'))
-    classes = classes or [d.name for d in dirs]
-    xs, ys = [], []
+    loose = sorted(f.name for f in path.iterdir() if f.is_file() and f.suffix.lower() in _IMG_EXT)
+    if not dirs: raise ValueError(f"{path} has no class sub-folders (one folder of images per class)" +
+                                  (f"; it holds {len(loose)} images directly: put each class's images in its own sub-folder" if loose else ''))
+    if loose: warnings.warn(f"{path}: {len(loose)} image(s) outside any class folder (e.g. {loose[0]}) are ignored")
+    if classes is None: classes = [d.name for d in dirs]
+    else:
+        unknown = [d.name for d in dirs if d.name not in classes]
+        if unknown: raise ValueError(f"{path} has class folder(s) {unknown} that the training folder lacks; its classes are {classes}")
+    owner, files = {}, {}
     for d in dirs:
-        files = sorted(f for f in d.iterdir() if f.suffix.lower() in _IMG_EXT)
-        if not files: raise ValueError(f"class folder {d} has no images ({', '.join(sorted(_IMG_EXT))})")
-        for f in files:
-            try:
-                with Image.open(f) as im: xs.append(np.array(im.convert('RGB').resize((size, size))))
-            except (UnidentifiedImageError, OSError) as e: raise ValueError(f"cannot read image {f}: {e}") from None
-            ys.append(classes.index(d.name))
-    return np.stack(xs), np.array(ys), classes
+        files[d.name] = []
+        for f in _image_files(d):
+            r = f.resolve()
+            if r in owner and owner[r][0] != d.name:
+                raise ValueError(f"the same image file is in class folders {owner[r][0]!r} and {d.name!r} ({owner[r][1]} and {f}; "
+                                 "a symlinked or duplicated class folder?): each image must have one label")
+            if r in owner: warnings.warn(f"{f} is the same file as {owner[r][1]}; counting it once"); continue
+            owner[r] = (d.name, f); files[d.name].append(f)
+        if not files[d.name]: raise ValueError(f"class folder {d} has no images ({', '.join(sorted(_IMG_EXT))})")
+    xs = [_read_image(f, size) for d in dirs for f in files[d.name]]
+    ys = [classes.index(d.name) for d in dirs for f in files[d.name]]
+    return np.stack(xs), np.array(ys), classes, set(owner)
 
 def image_folder(path, size=128, valid_pct=0.2, test_pct=0.2, seed=0, **subsample_kw) -> DataSplits:
     "`DataSplits` from a folder of class sub-folders (or `train/` and `test/` folders of class sub-folders)."
+    size = _check_int('size', size, 1, 4096, hint=' (pixels per side)')
+    _check_subsample_kw('image_folder', subsample_kw)
+    _check_split_args(valid_pct=valid_pct, test_pct=test_pct, seed=seed, **subsample_kw)
     path = Path(path)
-    if not path.is_dir(): raise FileNotFoundError(f"image folder {path} does not exist")
-    if (path/'train').is_dir() and (path/'test').is_dir():
-        x, y, classes = _read_folder(path/'train', size)
-        xt, yt, _ = _read_folder(path/'test', size, classes)
+    if not path.exists(): raise FileNotFoundError(f"image folder {path} does not exist")
+    if not path.is_dir(): raise NotADirectoryError(f"{path} is a file; image_folder wants a folder of class sub-folders")
+    train = path/'train'
+    if train.is_dir() and any(d.is_dir() for d in train.iterdir()):
+        other = sorted(d.name for d in path.iterdir() if d.is_dir() and d.name not in ('train', 'test') and not d.name.startswith('.'))
+        if other: warnings.warn(f"{path}: folder(s) {other} beside train/ are ignored (the validation split is carved from train/)")
+        x, y, classes, seen = _read_folder(train, size)
+        xt = yt = None
+        if (path/'test').is_dir():
+            xt, yt, _, seen_test = _read_folder(path/'test', size, classes)
+            if seen & seen_test: raise ValueError(f"{len(seen & seen_test)} image file(s) are in both {train} and {path/'test'} "
+                                                  f"(e.g. {min(seen & seen_test)}): a test accuracy on training images means nothing")
     else:
-        if not any(d.is_dir() for d in path.iterdir()): raise ValueError(f"{path} has no class sub-folders (one folder of images per class)")
-        (x, y, classes), xt, yt = _read_folder(path, size), None, None
+        (x, y, classes, _), xt, yt = _read_folder(path, size), None, None
     return make_splits(path.name, 'image', classes, x, y, xt, yt, f'image folder {path}', valid_pct=valid_pct,
                        test_pct=test_pct, seed=seed, **subsample_kw)
 
+def _read_csv(p):
+    if not p.exists(): raise FileNotFoundError(f"CSV file {p} does not exist")
+    if p.is_dir(): raise IsADirectoryError(f"{p} is a folder, not a CSV file (a folder of class folders goes to image_folder)")
+    with open(p, 'rb') as fh: head = fh.read(8192)
+    if not head: raise ValueError(f"CSV file {p} is empty (0 bytes)")
+    if b'\x00' in head: raise ValueError(f"{p} is not a CSV text file: it holds binary data (NUL bytes; if it is UTF-16 text, save it as UTF-8)")
+    try: return pd.read_csv(p, encoding='utf-8-sig', encoding_errors='replace')
+    except pd.errors.EmptyDataError: raise ValueError(f"CSV file {p} has no columns (it holds only blank lines)") from None
+    except pd.errors.ParserError as e:
+        raise ValueError(f"cannot parse CSV file {p}: {str(e).strip()}; check its quoting (a field holding a comma or line break goes in "
+                         "double quotes, a quote inside one is doubled) and that every row has as many fields as the header") from None
+    except Exception as e: raise ValueError(f"cannot read CSV file {p}: {type(e).__name__}: {e}") from None
+
+def _class_names(labels, label_col, where):
+    "Sorted distinct labels and their names; refuses two labels with one name (1 and '1')."
+    if labels.dtype.kind == 'f' and (labels == labels.round()).all(): labels = labels.astype(np.int64)  # 0.0/1.0 from a column with blanks
+    classes = sorted(labels.unique().tolist(), key=str)
+    names = [str(c) for c in classes]
+    clash = sorted({n for n in names if names.count(n) > 1})
+    if clash:
+        vals = [c for c in classes if str(c) == clash[0]]
+        raise ValueError(f"labels {' and '.join(repr(v) for v in vals)} ({', '.join(type(v).__name__ for v in vals)}) in column {label_col!r}{where} "
+                         f"are different values with the same name: make the column one type first, e.g. df[{label_col!r}].astype(str)")
+    return labels, classes, names
+
 def text_frame(df_or_csv, text_col='text', label_col='label', valid_pct=0.2, test_pct=0.2, seed=0, **subsample_kw) -> DataSplits:
     "`DataSplits` from a DataFrame or CSV file with a text column and a label column."
-    if isinstance(df_or_csv, pd.DataFrame): df, name = df_or_csv, 'texts'
-    else:
+    _check_subsample_kw('text_frame', subsample_kw)
+    _check_split_args(valid_pct=valid_pct, test_pct=test_pct, seed=seed, **subsample_kw)
+    if isinstance(df_or_csv, pd.DataFrame): df, name, where = df_or_csv, 'texts', ''
+    elif isinstance(df_or_csv, (str, os.PathLike)):
         p = Path(df_or_csv)
-        if not p.is_file(): raise FileNotFoundError(f"CSV file {p} does not exist")
-        df, name = pd.read_csv(p, encoding='utf-8', encoding_errors='replace'), p.stem
+        df, name, where = _read_csv(p), p.stem, f' in {p}'
+    else: raise TypeError(f"text_frame takes a pandas DataFrame or the path of a CSV file, not {type(df_or_csv).__name__}")
+    if text_col == label_col: raise ValueError(f"text_col and label_col are both {text_col!r}; they must be two columns")
     for c in (text_col, label_col):
-        if c not in df: raise ValueError(f"column {c!r} not found; the columns are {list(df.columns)}")
-    df = df[df[text_col].notna() & df[label_col].notna()]
-    classes = sorted(df[label_col].unique().tolist(), key=str)
-    y = df[label_col].map({c: i for i, c in enumerate(classes)}).to_numpy()
-    return make_splits(name, 'text', [str(c) for c in classes], df[text_col].astype(str).to_numpy(object), y,
+        if c not in df.columns:
+            sep = "; is the file separated by ';' or tabs? read it with pd.read_csv(path, sep=...) and pass the DataFrame" \
+                  if len(df.columns) == 1 and re.search(r'[;\t|]', str(df.columns[0])) else ''
+            raise ValueError(f"column {c!r} not found{where}; the columns are {list(df.columns)}{sep}")
+        if isinstance(df[c], pd.DataFrame): raise ValueError(f"there are {df[c].shape[1]} columns named {c!r}{where}")
+    no_text = df[text_col].isna() | df[text_col].astype(str).str.strip().eq('')
+    no_label = df[label_col].isna() | df[label_col].astype(str).str.strip().eq('')
+    drop = no_text | no_label
+    if len(df) and drop.all(): raise ValueError(f"{name}: no row{where} has both a text and a label ({len(df)} rows)")
+    if drop.any(): warnings.warn(f"{name}: dropped {int(drop.sum())} of {len(df)} rows{where}: {int(no_text.sum())} with an empty or missing "
+                                 f"{text_col!r}, {int(no_label.sum())} with a missing {label_col!r}")
+    df = df[~drop]
+    if not len(df): raise ValueError(f"{name}: the table{where} has no rows")
+    labels, classes, names = _class_names(df[label_col], label_col, where)
+    y = labels.map({c: i for i, c in enumerate(classes)}).to_numpy()
+    return make_splits(name, 'text', names, df[text_col].astype(str).to_numpy(object), y,
                        source='user table', valid_pct=valid_pct, test_pct=test_pct, seed=seed, **subsample_kw)
 
 # %% ../nbs/01_data.ipynb #996eabf8
+def _check_stats(stats):
+    try: m, s = (np.asarray(v, dtype=np.float64).reshape(-1) for v in stats)
+    except Exception: raise ValueError(f"stats must be (mean, std), each 1 or 3 numbers, not {stats!r}") from None
+    if len(m) not in (1, 3) or len(s) not in (1, 3) or not (np.isfinite(m).all() and np.isfinite(s).all() and (s > 0).all()):
+        raise ValueError(f"stats must be (mean, std), each 1 or 3 finite numbers with std > 0, not {stats!r}")
+    return m, s
+
 def to_image_tensor(x, size, stats=None) -> torch.Tensor:
     "uint8 images (N,H,W) or (N,H,W,3) -> float32 (N,3,size,size), resized and normalised with `stats`=(mean, std)."
-    x = torch.as_tensor(x)
+    size = _check_int('size', size, 1, 4096, hint=' (pixels per side)')
+    if stats is not None: stats = _check_stats(stats)
+    try: x = torch.as_tensor(x)
+    except Exception: raise ValueError(f"expected a uint8 array of images, not {type(x).__name__}") from None
+    if x.dtype == torch.bool or x.is_floating_point() or x.is_complex():
+        raise ValueError(f"expected uint8 images (0-255), got {x.dtype}; from floats in [0, 1] use (x * 255).round().astype(np.uint8)")
+    if x.dtype != torch.uint8:
+        if x.numel() and (x.min() < 0 or x.max() > 255): raise ValueError(f"expected uint8 images (0-255), got {x.dtype} values from {x.min()} to {x.max()}")
+        x = x.to(torch.uint8)
     if x.ndim == 3: x = x[:, None].expand(-1, 3, -1, -1)
     elif x.ndim == 4 and x.shape[-1] in (1, 3): x = x.permute(0, 3, 1, 2).expand(-1, 3, -1, -1)
-    else: raise ValueError(f"expected images shaped (N,H,W) or (N,H,W,3), got {tuple(x.shape)}")
+    else: raise ValueError(f"expected images shaped (N,H,W) or (N,H,W,3) (channels last), got {tuple(x.shape)}")
+    if 0 in x.shape[2:]: raise ValueError(f"images of size {tuple(x.shape[2:])} are empty")
     x = x.float() / 255
+    if not len(x): return x.new_zeros((0, 3, size, size))
     if x.shape[-2:] != (size, size): x = F.interpolate(x, size=(size, size), mode='bilinear', antialias=True, align_corners=False)
     if stats is not None:
         m, s = (torch.tensor(v, dtype=x.dtype, device=x.device).view(1, -1, 1, 1) for v in stats)
@@ -341,6 +526,8 @@ def _augment(x):
     return F.grid_sample(x, grid, padding_mode='reflection', align_corners=False)
 
 def _dl(x, y, size, stats, bs, shuffle=False, augment=False, seed=None, device=None):
+    size, bs = _check_int('size', size, 1, 4096, hint=' (pixels per side)'), _check_int('bs', bs, 1, hint=' (images per batch)')
+    if stats is not None: _check_stats(stats)
     ds = torch.utils.data.TensorDataset(torch.as_tensor(x), torch.as_tensor(y))
     # training batches (shuffled) are all full: a ragged last batch would be an extra, smaller optimiser step
     if shuffle: bs = min(bs, len(ds))
@@ -349,6 +536,7 @@ def _dl(x, y, size, stats, bs, shuffle=False, augment=False, seed=None, device=N
 
 def image_dls(splits: DataSplits, size=96, bs=64, stats=None, augment=False, seed=0, device=None) -> DataLoaders:
     "fastai `DataLoaders` (train shuffled, valid in order) of `splits` at `size` px, normalised with `stats`."
+    if not isinstance(splits, DataSplits): raise TypeError(f"image_dls wants DataSplits (from load_data or image_folder), not {type(splits).__name__}")
     if splits.kind != 'image': raise ValueError(f"{splits.name!r} holds {splits.kind}, not images")
     dls = DataLoaders(_dl(splits.x_train, splits.y_train, size, stats, bs, True, augment, seed, device),
                       _dl(splits.x_valid, splits.y_valid, size, stats, 2*bs, device=device), device=device or default_device())

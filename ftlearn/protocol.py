@@ -16,8 +16,8 @@ from fastcore.foundation import L
 from .core import *
 
 # %% auto #0
-__all__ = ['BN_MODES', 'StepBudget', 'fit_steps', 'BatchNormEval', 'bn_callbacks', 'KeepBest', 'linear_cka', 'weight_change',
-           'call_difference']
+__all__ = ['BN_MODES', 'StepBudget', 'raise_failure', 'fit_steps', 'BatchNormEval', 'bn_callbacks', 'KeepBest', 'linear_cka',
+           'weight_change', 'call_difference']
 
 # %% ../nbs/04a_protocol.ipynb #dbfe7e59
 class StepBudget(Callback):
@@ -40,12 +40,19 @@ class StepBudget(Callback):
             self.learn.skip_valid = True; raise CancelValidException
         self.learn.skip_valid, self._at = False, done
 
+def raise_failure(learn):
+    "Raise the error a callback recorded in its `failure` attribute while cancelling the fit (then it reaches the user as is)."
+    for cb in learn.cbs:
+        if (e := getattr(cb, 'failure', None)) is not None: cb.failure = None; raise e
+
 def fit_steps(learn, steps: int, lr, n_valid=8, cbs=None, **kwargs):
     "fastai's `fit_one_cycle` for exactly `steps` optimiser steps (the last epoch may be partial)."
-    if not isinstance(steps, (int, np.integer)) or steps < 1: raise ValueError(f"steps must be a whole number >= 1, not {steps!r}")
+    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 1:
+        raise ValueError(f"steps must be a whole number >= 1, not {steps!r}")
     n = len(learn.dls.train)
     if n == 0: raise ValueError("the training set is smaller than one batch; use a smaller batch size or more data")
     learn.fit_one_cycle(math.ceil(steps / n), lr, cbs=[StepBudget(int(steps), n_valid)] + L(cbs), **kwargs)
+    raise_failure(learn)
     return learn
 
 # %% ../nbs/04a_protocol.ipynb #bfce4029

@@ -6,12 +6,12 @@ Docs: https://ftlearn.github.io/ftlearn/strategies.html.md"""
 
 # %% ../nbs/05_strategies.ipynb #02356d45
 from __future__ import annotations
-import math, time
+import math, time, inspect, difflib
 from dataclasses import dataclass, field
 import numpy as np, torch
 from torch import nn
 from fastai.learner import Learner
-from fastai.callback.core import Callback
+from fastai.callback.core import Callback, CancelFitException
 from fastai.callback.schedule import *
 from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.channelslast import ChannelsLast  # also patches `Learner.to_channelslast`
@@ -35,9 +35,10 @@ from .tasks import *
 from .protocol import *
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'C_GRID', 'RunResult', 'strategy', 'n_params', 'TrainingDiverged', 'NaNGuard', 'History', 'peak_lrs',
-           'feature_extraction', 'train_probe', 'linear_probe', 'fine_tune', 'full_finetune', 'unfreeze_schedule',
-           'gradual_unfreeze', 'lp_ft', 'scratch', 'run_strategy', 'frozen_state']
+__all__ = ['STRATEGIES', 'C_GRID', 'RunResult', 'strategy', 'n_params', 'TrainingDiverged', 'NaNGuard', 'divergence', 'History',
+           'peak_lrs', 'feature_extraction', 'train_probe', 'linear_probe', 'fine_tune', 'full_finetune',
+           'unfreeze_schedule', 'gradual_unfreeze', 'lp_ft', 'scratch', 'strategy_options', 'run_strategy',
+           'frozen_state']
 
 # %% ../nbs/05_strategies.ipynb #16b3cd4b
 @dataclass
@@ -78,13 +79,37 @@ class TrainingDiverged(ValueError):
     "The training loss became NaN or infinite."
 
 class NaNGuard(Callback):
-    "Stop with `TrainingDiverged`, naming the strategy and epoch, when the loss stops being finite."
+    "Stop with `TrainingDiverged`, naming the strategy and epoch, when the loss stops being finite; keep the training losses."
     order = 5
-    def __init__(self, strategy='training'): self.strategy = strategy
+    def __init__(self, strategy='training'): self.strategy, self.losses, self.failure = strategy, [], None
     def after_loss(self):
-        if not torch.isfinite(self.learn.loss).all():
-            raise TrainingDiverged(f"{self.strategy}: the training loss became {self.learn.loss.item()} in epoch "
-                                   f"{self.epoch+1} (batch {self.iter+1}); try a lower learning rate")
+        loss = self.learn.loss.detach()
+        if not torch.isfinite(loss).all():
+            self.failure = TrainingDiverged(f"{self.strategy}: the {'training' if self.training else 'validation'} loss became "
+                                            f"{loss.float().mean().item()} in epoch {self.epoch+1} (batch {self.iter+1}); try a lower learning rate")
+            raise CancelFitException   # fastai would wrap an exception raised here; `fit_steps` raises ours after the fit
+        if self.training: self.losses.append(float(loss))
+
+def divergence(losses, n_classes, valid_accuracy=float('nan'), n_valid=0) -> str | None:
+    "Why a run whose losses stayed finite diverged, or None (see the rule above)."
+    L = np.asarray(losses, dtype=float)
+    if len(L) < 2: return None
+    ref = max(L[0], math.log(max(n_classes, 2)))
+    end = L[-max(1, len(L) // 4):].mean()
+    if end > 2 * ref: return f"the training loss grew from {L[0]:.3g} to {end:.3g}"
+    peak = np.convolve(L, np.ones(3) / 3, 'valid').max() if len(L) >= 3 else L.max()
+    p = 1 / n_classes
+    at_chance = n_valid > 0 and np.isfinite(valid_accuracy) and valid_accuracy <= p + 2 * math.sqrt(p * (1 - p) / n_valid)
+    if peak > 4 * ref and at_chance:
+        return f"the training loss exploded to {peak:.3g} (from {L[0]:.3g}) and the run ended at chance ({valid_accuracy:.2f} on validation)"
+    return None
+
+def _check_diverged(learn, task, name, lr):
+    guard = next((cb for cb in learn.cbs if isinstance(cb, NaNGuard)), None)
+    rows = learn.history.rows
+    why = divergence(guard.losses, task.n_classes, rows[-1]['valid_accuracy'] if rows else float('nan'),
+                     len(task.splits.y_valid)) if guard is not None and lr > 0 else None
+    if why: raise TrainingDiverged(f"{name}: {why} at lr={lr:g}; try a lower learning rate (or lr='auto')")
 
 class History(Callback):
     "Train loss, valid loss and accuracy at each validation, with the optimiser step, kept across several `fit` calls."
@@ -128,19 +153,19 @@ def _quiet(learn):
 
 def _budget(task, steps, epochs):
     "The optimiser-step budget: `steps`, or `epochs` x full training batches per epoch."
-    if steps is not None:
-        if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 1:
-            raise ValueError(f"steps must be a whole number >= 1, not {steps!r}")
-        return int(steps)
-    _check_epochs(epochs)
-    return epochs * len(task.dls().train)
+    if steps is not None: return check_number('steps', steps, integer=True, min=1)
+    return _check_epochs(epochs) * len(task.dls().train)
 
 def _lr(task, name, lr):
     "The peak rate: `lr` when given (0 included), else the task's default for strategy `name`."
-    lr = task.default_lrs[name] if lr is None else lr
-    if not isinstance(lr, (int, float, np.floating, np.integer)) or isinstance(lr, bool) or not np.isfinite(lr) or lr < 0:
-        raise ValueError(f"lr must be a number >= 0, not {lr!r}")
-    return float(lr)
+    return check_number('lr', task.default_lrs[name] if lr is None else lr, min=0)
+
+def _check_common(steps=None, epochs=3, wd=None, augment=False, seed=0, **mults):
+    "Checks the options every strategy shares, and multipliers (`lr_mult`, ...) that must be > 0."
+    check_number('steps', steps, integer=True, min=1, none_ok=True); _check_epochs(epochs)
+    check_number('wd', wd, min=0, none_ok=True); check_number('seed', seed, integer=True, min=0)
+    if not isinstance(augment, (bool, np.bool_)): raise ValueError(f"augment must be True or False, not {augment!r}")
+    for k, v in mults.items(): check_number(k, v, min=0, min_open=True)
 
 def peak_lrs(n_groups, lr, discriminative=False, lr_mult=100, head_lr_mult=1) -> np.ndarray:
     "One peak rate per group: `lr` everywhere, or geometric from `lr/lr_mult` (input side) to `lr`; the head's x `head_lr_mult`."
@@ -178,9 +203,7 @@ def _finish(learn, task, name, seed, steps, lr, notes='', trainable=None, pretra
                      valid_accuracy=rows[-1]['valid_accuracy'] if rows else float('nan'), late_gain=_late_gain(rows),
                      feature_cka=cka, weight_change=change)
 
-def _check_epochs(epochs):
-    if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 1:
-        raise ValueError(f"epochs must be a whole number >= 1, not {epochs!r}")
+def _check_epochs(epochs, name='epochs'): return check_number(name, epochs, integer=True, min=1)
 
 # %% ../nbs/05_strategies.ipynb #b59c4804
 C_GRID = (0.01, 0.1, 1.0, 10.0)
@@ -197,8 +220,11 @@ def _sk_probs(pipe, X):
     return torch.softmax(s, 1).numpy()
 
 @strategy
-def feature_extraction(task: Task, steps=None, epochs=1, lr=None, wd=None, augment=False, seed=0, classifier='logistic', C='auto', **kw):
+def feature_extraction(task: Task, steps=None, epochs=1, lr=None, wd=None, augment=False, seed=0, classifier='logistic', C='auto'):
     "Frozen backbone + scikit-learn classifier (`classifier`='logistic' or 'svm') on cached pooled features; `C` chosen on validation."
+    _check_common(steps, epochs, wd, augment, seed)
+    if C != 'auto': check_number('C', C, min=0, min_open=True)
+    _sklearn_probe(classifier, 1.0, seed)   # checks `classifier` before extracting features
     Xtr, ytr = task.features('train'); Xva, yva = task.features('valid'); Xte, yte = task.features('test')
     fits = {}
     for c in (C_GRID if C == 'auto' else [C]):
@@ -224,7 +250,8 @@ def _feature_dls(task, seed, bs=256):
 
 def train_probe(task, lr=1e-3, wd=None, seed=0, bs=32, max_epochs=500, patience=15, epochs=None):
     "Train an `nn.Linear` on the cached features with fastai until the validation loss plateaus (best epoch kept); `epochs`: exactly that many, one-cycle."
-    _check_epochs(max_epochs); _check_epochs(patience)
+    _check_epochs(max_epochs, 'max_epochs'); _check_epochs(patience, 'patience'); _check_epochs(bs, 'bs')
+    check_number('wd', wd, min=0, none_ok=True); check_number('lr', lr, min=0)
     if epochs is not None: _check_epochs(epochs)
     task.features('train'); task.features('valid')   # extract first (on a cache miss): it must not shift the seeded state
     set_seed(seed, reproducible=True)
@@ -234,15 +261,17 @@ def train_probe(task, lr=1e-3, wd=None, seed=0, bs=32, max_epochs=500, patience=
                     cbs=[NaNGuard('linear_probe'), History('probe')])
     _quiet(learn)
     if epochs is not None:  # a fixed budget (benchmarks that replay the same batches through the frozen body)
-        learn.fit_one_cycle(epochs, lr); learn.converged, learn.best_epoch = None, epochs
+        learn.fit_one_cycle(epochs, lr); raise_failure(learn); learn.converged, learn.best_epoch = None, epochs
         return learn
     learn.fit(max_epochs, lr, cbs=kb)
+    raise_failure(learn)
     learn.converged, learn.best_epoch = kb.converged, kb.best_epoch + 1
     return learn
 
 @strategy
-def linear_probe(task: Task, steps=None, epochs=3, lr=None, wd=None, augment=False, seed=0, max_epochs=500, patience=15, **kw):
+def linear_probe(task: Task, steps=None, epochs=3, lr=None, wd=None, augment=False, seed=0, max_epochs=500, patience=15):
     "A linear layer trained with fastai on cached features of the frozen backbone, to a validation-loss plateau."
+    _check_common(steps, epochs, wd, augment, seed)
     learn = train_probe(task, _lr(task, 'linear_probe', lr), wd, seed, max_epochs=max_epochs, patience=patience)
     Xte, yte = task.features('test')
     with torch.no_grad(): probs = torch.softmax(learn.model.cpu()(Xte), 1).numpy()
@@ -259,10 +288,11 @@ def _timm_weights(task):
     return dict(pretrained_cfg_overlay=dict(file=str(converted_weights(task.backbone)))) if task.meta.embedded else {}
 
 @strategy
-def fine_tune(task: Task, steps=None, epochs=3, lr=None, wd=None, augment=False, seed=0, bn='frozen', freeze_frac=0.25, lr_mult=100, **kw):
+def fine_tune(task: Task, steps=None, epochs=3, lr=None, wd=None, augment=False, seed=0, bn='frozen', freeze_frac=0.25, lr_mult=100):
     "fastai's `Learner.fine_tune` in optimiser steps: `freeze_frac` of them on the head, then all layers with `slice(lr/2/lr_mult, lr/2)`."
+    _check_common(steps, epochs, wd, augment, seed, lr_mult=lr_mult); bn_callbacks(bn)
+    check_number('freeze_frac', freeze_frac, min=0, max=1, min_open=True, max_open=True)
     steps, lr = _budget(task, steps, epochs), _lr(task, 'fine_tune', lr)
-    if not 0 < freeze_frac < 1: raise ValueError(f"freeze_frac must be between 0 and 1, not {freeze_frac!r}")
     if steps < 2: raise ValueError("fine_tune needs at least 2 steps (one frozen, one unfrozen)")
     set_seed(seed, reproducible=True)
     if task.splits.kind == 'image':
@@ -276,31 +306,36 @@ def fine_tune(task: Task, steps=None, epochs=3, lr=None, wd=None, augment=False,
     fit_steps(learn, frozen, slice(lr), pct_start=0.99)
     learn.unfreeze()
     fit_steps(learn, steps - frozen, slice(lr / 2 / lr_mult, lr / 2), pct_start=0.3, div=5.0)
+    _check_diverged(learn, task, 'fine_tune', lr)
     return _finish(learn, task, 'fine_tune', seed, steps, lr, notes=f"fastai head, 2 groups; {frozen} frozen steps; bn={bn}")
 
 # %% ../nbs/05_strategies.ipynb #bd6abccd
 @strategy
 def full_finetune(task: Task, steps=None, epochs=3, lr=None, wd=None, augment=False, seed=0, bn='frozen',
-                  discriminative=False, lr_mult=100, head_lr_mult=1, **kw):
+                  discriminative=False, lr_mult=100, head_lr_mult=1):
     "All layers trained from the start, for `steps` optimiser steps at peak rate `lr` (per group: `peak_lrs`)."
+    _check_common(steps, epochs, wd, augment, seed, lr_mult=lr_mult, head_lr_mult=head_lr_mult); bn_callbacks(bn)
     steps, lr = _budget(task, steps, epochs), _lr(task, 'full_finetune', lr)
     set_seed(seed, reproducible=True)
     learn = _learner(task, task.model(), 'full_finetune', seed, augment, wd, bn=bn)
     learn.unfreeze()
     fit_steps(learn, steps, peak_lrs(len(learn.opt.param_groups), lr, discriminative, lr_mult, head_lr_mult))
     notes = (f'discriminative x1/{lr_mult}; ' if discriminative else '') + (f'head x{head_lr_mult}; ' if head_lr_mult != 1 else '') + f'bn={bn}'
+    _check_diverged(learn, task, 'full_finetune', lr)
     return _finish(learn, task, 'full_finetune', seed, steps, lr, notes=notes)
 
 # %% ../nbs/05_strategies.ipynb #f468015e
 def unfreeze_schedule(n_groups, stages=None):
     "How many top groups train at each of `stages` stages of gradual unfreezing (default: one more group per stage)."
-    stages = stages or n_groups
+    stages = n_groups if stages is None else check_number('stages', stages, integer=True, min=1)
     return [min(n_groups, max(1, math.ceil(k * n_groups / stages))) for k in range(1, stages + 1)]
 
 @strategy
 def gradual_unfreeze(task: Task, steps=None, epochs=3, lr=None, wd=None, augment=False, seed=0, bn='frozen', stages=None,
-                     discriminative=False, lr_mult=100, head_lr_mult=1, **kw):
+                     discriminative=False, lr_mult=100, head_lr_mult=1):
     "Head first, then one more stage group from the top per stage; `steps` split evenly over the stages."
+    _check_common(steps, epochs, wd, augment, seed, lr_mult=lr_mult, head_lr_mult=head_lr_mult); bn_callbacks(bn)
+    if stages is not None: check_number('stages', stages, integer=True, min=1)
     steps, lr = _budget(task, steps, epochs), _lr(task, 'gradual_unfreeze', lr)
     set_seed(seed, reproducible=True)
     learn = _learner(task, task.model(), 'gradual_unfreeze', seed, augment, wd, train_bn=False, bn=bn)
@@ -312,37 +347,53 @@ def gradual_unfreeze(task: Task, steps=None, epochs=3, lr=None, wd=None, augment
     for n, s in zip(sched, per):
         learn.freeze_to(-n)
         fit_steps(learn, s, lrs, n_valid=2)
+    _check_diverged(learn, task, 'gradual_unfreeze', lr)
     return _finish(learn, task, 'gradual_unfreeze', seed, steps, lr, notes=f'{len(sched)} stages {sched}; bn={bn}')
 
 # %% ../nbs/05_strategies.ipynb #bc2e2069
 @strategy
-def lp_ft(task: Task, steps=None, epochs=3, lr=None, wd=None, augment=False, seed=0, bn='frozen', probe_lr=None,
-          discriminative=False, lr_mult=100, head_lr_mult=1, **kw):
+def lp_ft(task: Task, steps=None, epochs=3, lr=None, wd=None, augment=False, seed=0, bn='frozen', probe_lr=None, max_epochs=500, patience=15,
+          discriminative=False, lr_mult=100, head_lr_mult=1):
     "Linear probe on cached features (to convergence), then full fine-tuning for `steps` starting from the probe's head."
+    _check_common(steps, epochs, wd, augment, seed, lr_mult=lr_mult, head_lr_mult=head_lr_mult); bn_callbacks(bn)
     steps, lr = _budget(task, steps, epochs), _lr(task, 'lp_ft', lr)
-    probe = train_probe(task, _lr(task, 'linear_probe', probe_lr), wd, seed)
+    probe = train_probe(task, _lr(task, 'linear_probe', probe_lr), wd, seed, max_epochs=max_epochs, patience=patience)
     set_seed(seed, reproducible=True)
     model = task.model()
     with torch.no_grad(): task.head(model).weight.copy_(probe.model.weight.cpu()); task.head(model).bias.copy_(probe.model.bias.cpu())
     learn = _learner(task, model, 'lp_ft', seed, augment, wd, bn=bn)
     learn.unfreeze()
     fit_steps(learn, steps, peak_lrs(len(learn.opt.param_groups), lr, discriminative, lr_mult, head_lr_mult))
+    _check_diverged(learn, task, 'lp_ft', lr)
     return _finish(learn, task, 'lp_ft', seed, steps, lr, notes=f'probe {probe.best_epoch} epochs (converged: {probe.converged}); bn={bn}')
 
 # %% ../nbs/05_strategies.ipynb #86010ee7
 @strategy
-def scratch(task: Task, steps=None, epochs=3, lr=None, wd=None, augment=False, seed=0, bn='train', **kw):
+def scratch(task: Task, steps=None, epochs=3, lr=None, wd=None, augment=False, seed=0, bn='train'):
     "The same architecture from random initialisation, all layers trained for `steps` optimiser steps."
+    _check_common(steps, epochs, wd, augment, seed); bn_callbacks(bn)
     steps, lr = _budget(task, steps, epochs), _lr(task, 'scratch', lr)
     set_seed(seed, reproducible=True)
     learn = _learner(task, task.model(pretrained=False), 'scratch', seed, augment, wd, bn=bn)
     fit_steps(learn, steps, lr)
+    _check_diverged(learn, task, 'scratch', lr)
     return _finish(learn, task, 'scratch', seed, steps, lr, notes=f'bn={bn}', pretrained=False)
 
 # %% ../nbs/05_strategies.ipynb #26454044
+def _suggest(word, choices):
+    close = difflib.get_close_matches(str(word), list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ''
+
+def strategy_options(name) -> list:
+    "The options strategy `name` accepts."
+    return [p for p in inspect.signature(STRATEGIES[name]).parameters if p != 'task']
+
 def run_strategy(name: str, task: Task, **kwargs) -> RunResult:
-    "Run the strategy called `name` on `task`."
-    if name not in STRATEGIES: raise ValueError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
+    "Run the strategy called `name` on `task`; an unknown strategy or option is an error that suggests the nearest name."
+    if name not in STRATEGIES: raise ValueError(f"unknown strategy {name!r}{_suggest(name, STRATEGIES)}; choose from {', '.join(STRATEGIES)}")
+    opts = strategy_options(name)
+    bad = [k for k in kwargs if k not in opts]
+    if bad: raise ValueError(f"{name} has no option {bad[0]!r}{_suggest(bad[0], opts)}; its options: {', '.join(opts)}")
     return STRATEGIES[name](task, **kwargs)
 
 # %% ../nbs/05_strategies.ipynb #ac3017ba

@@ -21,6 +21,8 @@ class Task:
     # each strategy's peak learning rate when the caller gives none (Adam, one-cycle); modalities may override
     default_lrs = dict(full_finetune=1e-3, fine_tune=2e-3, gradual_unfreeze=1e-3, lp_ft=1e-3, scratch=3e-3, linear_probe=1e-3)
     def __init__(self, splits: DataSplits, backbone: str, bs: int = 64, device=None, cache: FeatureCache = None):
+        if not isinstance(splits, DataSplits): raise ValueError(f"a task needs the DataSplits of a data set (from load_data, image_folder or text_frame), not {type(splits).__name__}")
+        bs = check_number('bs', bs, integer=True, min=1)
         self.splits, self.meta, self.bs = splits, backbone_meta(backbone), bs
         self.backbone, self.device = self.meta.name, device or default_device()
         self.cache = cache or FeatureCache()
@@ -48,7 +50,7 @@ class VisionTask(Task):
         super().__init__(splits, backbone, bs=bs, **kwargs)
         if splits.kind != 'image': raise ValueError(f"{splits.name!r} is a {splits.kind} data set; {backbone!r} is an image backbone")
         if self.meta.kind != 'vision': raise ValueError(f"{splits.name!r} holds images; {backbone!r} is a {self.meta.kind} backbone, not an image backbone")
-        self.size = size or self.meta.input_size
+        self.size = self.meta.input_size if size is None else check_number('size', size, integer=True, min=16, max=1024)
         self.stats = (tuple(self.meta.mean), tuple(self.meta.std))
     def dls(self, seed=0, augment=False):
         return image_dls(self.splits, size=self.size, bs=self.bs, stats=self.stats, augment=augment, seed=seed, device=self.device)
@@ -72,6 +74,8 @@ def register_task(kind, cls):
 
 def make_task(splits: DataSplits, backbone: str, **kwargs) -> Task:
     "The `Task` for `splits` seen through `backbone`."
+    if not isinstance(splits, DataSplits):
+        raise ValueError(f"make_task needs the DataSplits of a data set (from load_data, image_folder or text_frame), not {type(splits).__name__}")
     if splits.kind == 'text' and 'text' not in _TASKS: import ftlearn.text  # registers TextTask
     if splits.kind not in _TASKS: raise ValueError(f"no task for {splits.kind!r} data; known kinds: {list(_TASKS)}")
     return _TASKS[splits.kind](splits, backbone, **kwargs)

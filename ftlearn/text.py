@@ -14,17 +14,37 @@ from fastai.data.core import DataLoaders
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from .core import *
-from .data import DataSplits
+from .data import DataSplits, _check_int
 from .backbones import load_backbone, load_tokenizer
 from .tasks import Task, register_task
 
 # %% auto #0
-__all__ = ['tokenize', 'pad_batch', 'text_dl', 'mean_pool', 'TextClassifier', 'TextTask', 'tfidf_baseline']
+__all__ = ['max_positions', 'tokenize', 'pad_batch', 'text_dl', 'mean_pool', 'TextClassifier', 'TextTask', 'tfidf_baseline']
 
 # %% ../nbs/08_text.ipynb #8cb50ada
+def max_positions(tokenizer) -> int | None:
+    "The most tokens the encoder behind `tokenizer` can read: `model_max_length`, else its config's `max_position_embeddings`."
+    n = getattr(tokenizer, 'model_max_length', None)
+    if isinstance(n, int) and 0 < n < 1_000_000: return n   # transformers uses a huge sentinel when it is unknown
+    try:
+        from transformers import AutoConfig
+        return int(AutoConfig.from_pretrained(tokenizer.name_or_path, local_files_only=True).max_position_embeddings)
+    except Exception: return None
+
+def _check_max_len(max_len, tokenizer=None, backbone=None) -> int:
+    max_len = _check_int('max_len', max_len, 3, hint=' (tokens per text, counting [CLS] and [SEP]; 64-256 is usual)')
+    limit = max_positions(tokenizer) if tokenizer is not None else None
+    if limit and max_len > limit:
+        raise ValueError(f"max_len={max_len} is more than {repr(backbone) if backbone else 'the encoder of this tokenizer'} can read: "
+                         f"its encoder has {limit} positions; use max_len <= {limit}")
+    return max_len
+
 def tokenize(tokenizer, texts, max_len=64) -> list:
     "Token ids (with special tokens, truncated to `max_len`) for each text; empty texts become just [CLS] [SEP]."
-    texts = [t if isinstance(t, str) else ('' if t is None else str(t)) for t in texts]
+    max_len = _check_max_len(max_len, tokenizer)
+    if isinstance(texts, (str, bytes)): raise TypeError(f"texts must be a list of strings, not one {type(texts).__name__} (wrap it: [text])")
+    texts = [t if isinstance(t, str) else ('' if t is None or (isinstance(t, float) and t != t) else str(t)) for t in texts]
+    if not texts: return []
     return tokenizer(texts, truncation=True, max_length=max_len, add_special_tokens=True)['input_ids']
 
 def pad_batch(samples, pad_id=0):
@@ -62,10 +82,13 @@ class TextTask(Task):
     "A text data set through a Hugging Face encoder, truncated at `max_len` tokens."
     default_lrs = dict(full_finetune=1e-4, fine_tune=1e-3, gradual_unfreeze=1e-3, lp_ft=1e-4, scratch=5e-4, linear_probe=1e-3)
     def __init__(self, splits, backbone='all-MiniLM-L6-v2', max_len=64, bs=32, **kwargs):
+        if not isinstance(splits, DataSplits): raise TypeError(f"TextTask wants DataSplits (from load_data or text_frame), not {type(splits).__name__}")
+        max_len, bs = _check_max_len(max_len), _check_int('bs', bs, 1, hint=' (texts per batch)')
         super().__init__(splits, backbone, bs=bs, **kwargs)
         if splits.kind != 'text': raise ValueError(f"{splits.name!r} is an {splits.kind} data set; {backbone!r} is a text backbone")
         if self.meta.kind != 'text': raise ValueError(f"{backbone!r} is not a text backbone")
-        self.max_len, self.tokenizer = max_len, load_tokenizer(backbone)
+        self.tokenizer = load_tokenizer(backbone)
+        self.max_len = _check_max_len(max_len, self.tokenizer, self.backbone)
         self.pad_id = self.tokenizer.pad_token_id or 0
         self._ids = {}
     def ids(self, split):

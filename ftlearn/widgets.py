@@ -6,16 +6,23 @@ Docs: https://ftlearn.github.io/ftlearn/widgets.html.md"""
 
 # %% ../nbs/09_widgets.ipynb #960d9606
 from __future__ import annotations
+import base64, io, time
+from contextlib import contextmanager
+from pathlib import Path
 import numpy as np, pandas as pd, torch
 from torch import nn
 import ipywidgets as W
-from IPython.display import display, clear_output
+from IPython.display import display
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
+from fastai.callback.core import Callback
 from fastai.optimizer import Optimizer, SGD
 from fastai.callback.schedule import combined_cos, combine_scheds, SchedCos, SchedLin
+from fastai.torch_core import defaults
 from .core import *
 from .data import *
 from .tasks import *
+from .protocol import StepBudget
 from .compare import *
 
 # %% auto #0
@@ -60,41 +67,69 @@ def trainable_groups(n_groups: int, freeze_to: int) -> list:
     return [bool(pg[0].requires_grad) for pg in opt.param_lists]
 
 # %% ../nbs/09_widgets.ipynb #1a12ca0f
-def _log_decades(ax, values, max_ticks=4):
-    "Log x-axis over whole decades around the positive `values`: at most `max_ticks` labelled decades, no minor labels."
-    from matplotlib.ticker import LogLocator, NullFormatter
+def _sci(x, digits=2) -> str:
+    "`x` in scientific notation with at most `digits` significant digits and a short exponent: 7.9e-2, 1e-3."
+    x = float(x)
+    if x == 0 or not np.isfinite(x): return f'{x:g}'
+    m, e = f'{x:.{digits - 1}e}'.split('e')
+    if '.' in m: m = m.rstrip('0').rstrip('.')
+    return f'{m}e{int(e)}'
+
+def _peak_axis(ax, values, max_ticks=4):
+    "Log x-axis a third of a decade either side of the positive `values`, labelled with whole decades or the values themselves."
     v = np.asarray(values, float); v = v[np.isfinite(v) & (v > 0)]
     if not len(v): return
-    lo, hi = 10.0 ** (np.ceil(np.log10(v.min())) - 1), 10.0 ** (np.floor(np.log10(v.max())) + 1)
-    ax.set_xlim(lo, hi)    # a decade either side: the smallest bar is never of zero length at the left edge
-    ax.set_xscale('log')   # also when all values are equal: a bar of length 1e-3 on a linear axis says nothing about decades
-    ax.xaxis.set_major_locator(LogLocator(base=10, numticks=max_ticks))
-    ax.xaxis.set_minor_formatter(NullFormatter())   # minor labels (2x10^-4, 3x10^-4, ...) are what collided
+    lo, hi = v.min(), v.max()
+    ax.set_xscale('log'); ax.set_xlim(lo / 10 ** (1/3), hi * 10 ** (1/3))
+    decades = 10.0 ** np.arange(np.ceil(np.log10(lo / 10 ** (1/3))), np.floor(np.log10(hi * 10 ** (1/3))) + 1)
+    if len(decades) >= 2: ticks = decades[::int(np.ceil(len(decades) / max_ticks))]
+    else: ticks = [lo, hi] if hi / lo >= 3 else [hi]      # under a decade: label the ends, as long as they cannot collide
+    ax.xaxis.set_major_locator(FixedLocator(ticks)); ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: _sci(x)))
 
 class _FigureWidget:
-    "A matplotlib `Figure` under ipywidgets controls: `.fig` is the static result, `widget()` the live one."
-    _shown = False
+    "A matplotlib `Figure` under ipywidgets controls: `.fig` is the static result, `widget()` the live one, drawn as a PNG `Image`."
+    dpi, image, _view, _layout = 72, None, None, None
+    def png(self) -> bytes:
+        "The figure as PNG bytes, rendered by Agg: no pyplot, no backend, so the same in every kernel."
+        buf = io.BytesIO(); self.fig.savefig(buf, format='png', dpi=self.dpi); return buf.getvalue()
+    def layout_key(self):
+        "What decides the figure's margins: `tight_layout` (a third of a redraw's time) runs again only when it changes."
+        axes = self.fig.axes
+        return (tuple(t.get_text() for ax in axes for t in ax.get_yticklabels()),
+                tuple(t.get_text() for ax in axes if ax.get_legend() for t in ax.get_legend().get_texts()))
     def show_fig(self):
-        "Put the redrawn figure on screen, once the controls are (before that, `.fig` is the result to show)."
-        self.fig.tight_layout()
-        if self._shown: self.out.outputs = (); self.out.append_display_data(self.fig)
+        "Lay out the redrawn figure and, once the controls are on screen, send it to the `Image` as a new PNG."
+        key = self.layout_key()
+        if key != self._layout: self.fig.tight_layout(); self._layout = key
+        if self.image is not None: self.image.value = self.png()
     def widget(self):
-        self._shown = True; self.draw()
-        return W.VBox([*(W.HBox(row) for row in self.controls()), self.out])
-    def _ipython_display_(self): display(self.widget())
+        "The controls above the figure (one view, built once and redrawn in place)."
+        if self._view is None:
+            self.image = W.Image(format='png', layout=W.Layout(max_width='100%', height='auto'))
+            self._view = W.VBox([*(W.HBox(row) for row in self.controls()), self.image])
+        self.draw()
+        return self._view
+    def _repr_mimebundle_(self, **kwargs):
+        "The live widget where widgets render (JupyterLab, Voila), the plot as a PNG where they do not (GitHub, docs)."
+        b = self.widget()._repr_mimebundle_(**kwargs)
+        return {**b, 'image/png': base64.b64encode(self.image.value).decode()}
+
+_wide = dict(style=dict(description_width='initial'))       # labels such as 'groups training' are not cut to 'groups tr…'
 
 class LRExplorer(_FigureWidget):
     "Per-group learning-rate curves for `slice(lo, hi)` over `n_groups`, a schedule, and a freeze point, updated live."
     def __init__(self, lo=1e-5, hi=1e-3, n_groups=9, schedule='one_cycle', n_train=None, n_iter=100, names=None):
         self.n_iter, self.names = n_iter, names
-        self.lo = W.FloatLogSlider(value=lo, min=-7, max=-1, description='lo (bottom)', readout_format='.1e')
-        self.hi = W.FloatLogSlider(value=hi, min=-6, max=0, description='hi (top)', readout_format='.1e')
-        self.n_groups = W.IntSlider(value=n_groups, min=1, max=12, description='groups')
-        self.schedule = W.Dropdown(options=SCHEDULES, value=schedule, description='schedule')
-        self.n_train = W.IntSlider(value=n_groups if n_train is None else n_train, min=0, max=n_groups, description='groups training')
+        # continuous_update=False: a drag redraws once, on release, instead of queueing a redraw per step passed
+        self.lo = W.FloatLogSlider(value=lo, min=-7, max=-1, description='lo (bottom)', readout_format='.1e', continuous_update=False, **_wide)
+        self.hi = W.FloatLogSlider(value=hi, min=-6, max=0, description='hi (top)', readout_format='.1e', continuous_update=False, **_wide)
+        self.n_groups = W.IntSlider(value=n_groups, min=1, max=12, description='groups', continuous_update=False, **_wide)
+        self.schedule = W.Dropdown(options=SCHEDULES, value=schedule, description='schedule', **_wide)
+        self.n_train = W.IntSlider(value=n_groups if n_train is None else n_train, min=0, max=n_groups,
+                                   description='groups training', continuous_update=False, **_wide)
         self.fig = Figure(figsize=(10, 3.6))
         self.ax, self.ax_bar = self.fig.subplots(1, 2, gridspec_kw=dict(width_ratios=[3, 1]))
-        self.out = W.Output()
         for w in (self.lo, self.hi, self.n_groups, self.schedule, self.n_train): w.observe(self.update, names='value')
         self.update()
 
@@ -112,19 +147,30 @@ class LRExplorer(_FigureWidget):
         self.draw()
 
     def draw(self):
-        ax, names = self.ax, self.group_names(self.curves.shape[1])
-        ax.clear(); self.ax_bar.clear()
+        ax, ax_bar, names = self.ax, self.ax_bar, self.group_names(self.curves.shape[1])
+        ax.clear(); ax_bar.clear()
         for i, (c, on) in enumerate(zip(self.curves.T, self.trainable)):
-            ax.plot(np.arange(self.n_iter), c, label=names[i], lw=2 if on else 1, ls='-' if on else ':',
-                    color=f'C{i % 10}' if on else 'lightgrey')
-        ax.set_yscale('log'); ax.set_xlabel('training step'); ax.set_ylabel('learning rate (log)')
-        ax.set_title(f'{self.schedule.value}: slice({min(self.lo.value, self.hi.value):.0e}, {max(self.lo.value, self.hi.value):.0e}) over {len(names)} groups')
+            # a rate of 0 (warm-up's first step, cosine's last) has no place on a log axis: leave it out, do not plunge
+            ax.plot(np.arange(self.n_iter), np.where(c > 0, c, np.nan), label=names[i], lw=2 if on else 1,
+                    ls='-' if on else ':', color=f'C{i % 10}' if on else 'lightgrey')
+        pos = self.curves[self.curves > 0]
+        ax.set_yscale('log'); ax.set_ylim(pos.min() / 2, pos.max() * 2)
+        ax.yaxis.set_major_locator(LogLocator(numticks=6)); ax.yaxis.set_minor_locator(NullLocator())   # few ticks: fast to draw
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda x, _: _sci(x)))
+        ax.set_xlabel('training step'); ax.set_ylabel('learning rate (log)')
+        lo, hi = sorted((self.lo.value, self.hi.value))
+        ax.set_title(f'{self.schedule.value}: slice({_sci(lo)}, {_sci(hi)}) over {len(names)} groups')
         if len(names) <= 12: ax.legend(fontsize=7, ncol=2)
-        peak = self.curves.max(0)
-        self.ax_bar.barh(range(len(names)), np.where(self.trainable, peak, np.nan), color=[f'C{i % 10}' for i in range(len(names))])
-        self.ax_bar.set_yticks(range(len(names))); self.ax_bar.set_yticklabels([n + ('' if on else ' (frozen)') for n, on in zip(names, self.trainable)], fontsize=7)
-        _log_decades(self.ax_bar, peak)
-        self.ax_bar.set_xlabel('peak LR (log)'); self.ax_bar.set_title(f'{sum(self.trainable)} of {len(names)} train')
+        # peak rate per group as a dot on a log axis: a dot's position, unlike a bar's length, does not depend on where the axis starts
+        peak, y = self.curves.max(0), np.arange(len(names))
+        on = np.array(self.trainable)
+        ax_bar.grid(axis='y', color='0.92', lw=.8)
+        ax_bar.scatter(peak[on], y[on], c=[f'C{i % 10}' for i in y[on]], s=30, zorder=3)
+        ax_bar.scatter(peak[~on], y[~on], facecolors='none', edgecolors='lightgrey', s=30, zorder=3)
+        ax_bar.set_yticks(y); ax_bar.set_yticklabels([n + ('' if t else ' (frozen)') for n, t in zip(names, self.trainable)], fontsize=7)
+        ax_bar.set_ylim(-.6, len(names) - .4)
+        _peak_axis(ax_bar, peak)
+        ax_bar.set_xlabel('peak LR (log)'); ax_bar.set_title(f'{sum(self.trainable)} of {len(names)} train')
         self.show_fig()
 
     def controls(self): return [[self.lo, self.hi], [self.n_groups, self.schedule, self.n_train]]
@@ -134,25 +180,49 @@ def _strategy_colors(names):
     order = STRATEGY_ORDER + [n for n in names if n not in STRATEGY_ORDER]
     return {n: f'C{order.index(n) % 10}' for n in order}
 
+def _plural(n, word): return f"{n} {word}{'' if n == 1 else 's'}"
+
+class _RunProgress(Callback):
+    "Reports optimiser steps under a step budget (and elapsed time otherwise) to `report(steps_done, seconds)`."
+    order = 100
+    def __init__(self, report, every=0.5): self.report, self.every, self.done, self.t0, self.last = report, every, 0, time.perf_counter(), 0.
+    def after_batch(self):
+        if not self.training: return
+        if any(isinstance(c, StepBudget) for c in self.learn.cbs): self.done += 1   # the budgeted steps, not a probe's epochs
+        t = time.perf_counter() - self.t0
+        if t - self.last >= self.every: self.last = t; self.report(self.done, t)
+    def after_fit(self): self.report(self.done, time.perf_counter() - self.t0)   # every fit's end, however short
+
+@contextmanager
+def _reporting(cb):
+    "Every fastai `Learner` created inside the block gets `cb` (strategies build their own learners)."
+    defaults.callbacks.append(cb)
+    try: yield cb
+    finally: defaults.callbacks.remove(cb)
+
 class StrategyExplorer(_FigureWidget):
     "Pick a strategy, training-set size, epochs and learning rate; Run adds the result to a plot of the lesson's `table`."
     def __init__(self, table: pd.DataFrame = None, dataset='fashion_mnist', backbone='efficientnet_lite0', size=64, bs=64,
                  n_per_class=(10, 50, 100), n_valid=100, n_test=500, epochs=3, lr=None, seed=0, out=None,
-                 strategies=None):
+                 strategies=None, **opts):  # opts: passed to `compare` and the strategy, as in the lesson (e.g. bn='frozen')
         self.table = table if table is not None else pd.DataFrame()
         self.dataset, self.backbone, self.size, self.bs, self.n_valid, self.n_test, self.seed = dataset, backbone, size, bs, n_valid, n_test, seed
-        self.out_dir = out or str(cache_dir('explorer'))
-        self.runs, self._tasks = [], {}
-        self.strategy = W.Dropdown(options=list(strategies or STRATEGY_ORDER), value='linear_probe', description='strategy')
-        self.n_per_class = W.SelectionSlider(options=list(n_per_class), value=n_per_class[0], description='n per class')
-        self.epochs = W.IntSlider(value=epochs, min=1, max=10, description='epochs')
-        self.lr = W.FloatLogSlider(value=lr or 1e-3, min=-5, max=-1, description='lr', readout_format='.1e')
-        self.use_default_lr = W.Checkbox(value=lr is None, description="strategy's default lr")
+        self.opts, self.out_dir = opts, out or str(cache_dir('explorer'))
+        self.runs, self._tasks, self.running = [], {}, False
+        self.strategy = W.Dropdown(options=list(strategies or STRATEGY_ORDER), value='linear_probe', description='strategy', **_wide)
+        self.n_per_class = W.SelectionSlider(options=list(n_per_class), value=n_per_class[0], description='n per class', continuous_update=False, **_wide)
+        self.epochs = W.IntSlider(value=epochs, min=1, max=10, description='epochs', continuous_update=False, **_wide)
+        self.lr = W.FloatLogSlider(value=lr or 1e-3, min=-5, max=-1, description='lr', readout_format='.1e', continuous_update=False,
+                                   disabled=lr is None, **_wide)
+        self.use_default_lr = W.Checkbox(value=lr is None, description="strategy's default lr", **_wide)
+        self.use_default_lr.observe(lambda c: setattr(self.lr, 'disabled', c['new']), names='value')
+        self.strategy.observe(lambda c: setattr(self.epochs, 'disabled', c['new'] in FROZEN_FEATURE), names='value')
+        self.epochs.disabled = self.strategy.value in FROZEN_FEATURE   # probes train to convergence: no step budget
         self.button = W.Button(description='Run', button_style='primary')
+        self.progress = W.IntProgress(value=0, min=0, max=1, layout=W.Layout(width='10em', visibility='hidden'))
         self.status = W.Label('')
-        self.button.on_click(lambda b: self.run())
-        self.fig = Figure(figsize=(7, 4.2)); self.ax = self.fig.subplots()
-        self.out = W.Output()
+        self.button.on_click(self._click)
+        self.fig = Figure(figsize=(9, 4.2)); self.ax = self.fig.subplots()
         self.draw()
 
     def task(self, n_per_class):
@@ -162,43 +232,85 @@ class StrategyExplorer(_FigureWidget):
             self._tasks[n_per_class] = make_task(sp, self.backbone, size=self.size, bs=self.bs)
         return self._tasks[n_per_class]
 
+    def _click(self, b=None):
+        # Run is disabled in the browser while a run trains; a click handled during a run is dropped, and one that was
+        # queued behind it finds its run already on the plot (no duplicate star)
+        if not self.running: self.run()
+
+    def label(self, r) -> str:
+        "How run `r` is named in the legend and the status line: strategy, learning rate, budget."
+        rate = r.get('lr_asked') if r.get('lr_given') else r.get('lr')
+        lr = (f", lr {_sci(rate)}" if r.get('lr_given') else f", default lr ({_sci(rate)})" if pd.notna(rate) and rate else
+              ", default lr" if r['strategy'] not in FROZEN_FEATURE else '')    # feature_extraction fits scikit-learn: no rate
+        budget = '' if r['strategy'] in FROZEN_FEATURE else f", {_plural(r['epochs'], 'epoch')} ({_plural(r['steps'], 'step')})"
+        return f"{r['strategy']}{lr}{budget}"
+
     def run(self, strategy=None, n_per_class=None, epochs=None, lr=None) -> dict:
         "Run one strategy with the controls' values (or the arguments), add it to `runs` and the plot; return its row."
         strategy = strategy or self.strategy.value
         n = n_per_class or self.n_per_class.value
         epochs = epochs or self.epochs.value
         lr = lr if lr is not None else (None if self.use_default_lr.value else self.lr.value)
-        self.status.value = f'running {strategy} on {n} per class...'
-        task = self.task(n)
-        df = compare(task, [strategy], seeds=[self.seed], epochs=epochs, lr=lr, out=self.out_dir, progress=False)
-        row = df.iloc[0].to_dict()
-        row.update(n_per_class=n, n_train=len(task.splits.y_train), lr=lr)
-        self.runs.append(row)
-        self.status.value = (f"{strategy}, {n} per class, {epochs} epochs: accuracy {row.get('accuracy', float('nan')):.3f} "
-                             f"in {row.get('seconds', float('nan')):.0f} s" if row.get('status') == 'ok' else f"{strategy} failed: {row.get('error')}")
+        self.running, self.button.disabled, self.button.description = True, True, 'Running…'
+        try: row = self._run(strategy, n, epochs, lr)
+        finally:
+            self.running, self.button.disabled, self.button.description = False, False, 'Run'
+            self.progress.layout.visibility = 'hidden'
         self.draw()
         return row
 
+    def _run(self, strategy, n, epochs, lr):
+        self.status.value = f'{strategy}: building the task for {n} per class…'
+        task = self.task(n)
+        steps = epochs * len(task.dls().train)   # the lessons' budget: `compare(..., steps=...)`, epochs x full batches
+        key = dict(strategy=strategy, n_per_class=n, lr_given=lr is not None, lr_asked=lr,
+                   steps=None if strategy in FROZEN_FEATURE else steps)
+        for k, r in enumerate(self.runs, 1):
+            if all(r.get(f) == v for f, v in key.items()):
+                self.status.value = f"#{k} {self.label(r)}: already on the plot (accuracy {r['accuracy']:.3f})"
+                return r
+        def report(done, seconds):
+            budgeted = strategy not in FROZEN_FEATURE
+            self.progress.value = min(done, steps)
+            self.status.value = f'running {strategy}: ' + (f'step {min(done, steps)} of {steps}, ' if budgeted else 'fitting on cached features, ') + f'{seconds:.0f} s'
+        self.progress.max, self.progress.value = (1 if strategy in FROZEN_FEATURE else steps), 0
+        self.progress.layout.visibility = 'visible'
+        self.status.value = f'running {strategy} on {n} per class…'
+        runs_dir = Path(self.out_dir) / 'runs'
+        before = set(runs_dir.glob('*.json'))
+        with _reporting(_RunProgress(report)):
+            df = compare(task, [strategy], seeds=[self.seed], steps=steps, lr=lr, out=self.out_dir, progress=False, **self.opts)
+        row = df.iloc[0].to_dict()
+        cached = row.get('status') == 'ok' and not (set(runs_dir.glob('*.json')) - before)
+        row.update(key, epochs=epochs, n_train=len(task.splits.y_train), cached=cached)
+        if row.get('status') != 'ok':
+            self.status.value = f"{strategy} failed: {row.get('error')}"
+            return row
+        self.runs.append(row)
+        took = f"from the cache (it took {row.get('seconds', float('nan')):.0f} s when first run)" if cached else f"in {row.get('seconds', float('nan')):.0f} s"
+        self.status.value = f"#{len(self.runs)} {self.label(row)}, {n} per class: accuracy {row.get('accuracy', float('nan')):.3f} {took}"
+        return row
+
     def draw(self):
-        "Lesson table as lines (mean ± sd over seeds), explorer runs as stars."
+        "Lesson table as lines (mean ± sd over seeds), explorer runs as numbered stars, each in the legend."
         ax = self.ax; ax.clear()
         t = self.table
         if len(t): t = t[t.get('status', 'ok') == 'ok']
         names = list(t.strategy.unique()) if len(t) else []
-        runs = pd.DataFrame(self.runs)
-        if len(runs): runs = runs[runs.status == 'ok']
-        colors = _strategy_colors(names + (list(runs.strategy.unique()) if len(runs) else []))
+        colors = _strategy_colors(names + [r['strategy'] for r in self.runs])
         if len(t) and 'n_train' in t:
             for n in names:
                 g = t[t.strategy == n].groupby('n_train').accuracy
                 m, s = g.mean(), g.std().fillna(0)
                 ax.errorbar(m.index, m.values, yerr=s.values, marker='o', capsize=3, color=colors[n], label=n, alpha=.8)
-        for _, r in runs.iterrows():
-            ax.plot([r.n_train], [r.accuracy], marker='*', ms=16, color=colors[r.strategy], mec='k', ls='none')
-        if len(runs): ax.plot([], [], marker='*', ms=12, color='w', mec='k', ls='none', label='your runs')
+        for k, r in enumerate(self.runs, 1):
+            ax.plot([r['n_train']], [r['accuracy']], marker='*', ms=16, color=colors[r['strategy']], mec='k', ls='none',
+                    label=f"#{k} {self.label(r)}")
+            ax.annotate(str(k), (r['n_train'], r['accuracy']), xytext=(7, 5), textcoords='offset points', fontsize=8)
         ax.set_xscale('log'); ax.set_xlabel('training images (log)'); ax.set_ylabel('test accuracy')
-        ax.set_title('strategy explorer: lesson table (lines) and your runs (stars)')
-        if ax.lines: ax.legend(fontsize=7)
+        ax.set_title('lesson table (lines) and your runs (stars)')
+        if ax.lines: ax.legend(fontsize=7, markerscale=.6, loc='upper left', bbox_to_anchor=(1.01, 1), borderaxespad=0)
         self.show_fig()
 
-    def controls(self): return [[self.strategy, self.n_per_class], [self.epochs, self.lr, self.use_default_lr], [self.button, self.status]]
+    def controls(self): return [[self.strategy, self.n_per_class], [self.epochs, self.lr, self.use_default_lr],
+                                [self.button, self.progress, self.status]]

@@ -1,4 +1,5 @@
 "The data layer: every offline loader, seeded splits, subsampling, users' own data and clear errors (offline)."
+import shutil, struct, zlib
 import numpy as np, pandas as pd, pytest, torch
 from PIL import Image
 import ftlearn.data as D
@@ -110,3 +111,69 @@ def test_single_class_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match='1 class.*at least 2'): image_folder(tmp_path)
     with pytest.raises(ValueError, match='1 class.*at least 2'):
         text_frame(pd.DataFrame(dict(text=[f'review {i}' for i in range(20)], label=['good'] * 20)))
+
+# ---- issue 10: every input gets a clear answer ----
+def _classes(root, n, classes=('a', 'b'), size=8):
+    rng = np.random.default_rng(0)
+    for c in classes:
+        (root/c).mkdir(parents=True, exist_ok=True)
+        for i in range(n): Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(root/c/f'{i}.png')
+    return root
+
+def test_meaningless_splits_are_refused():
+    for kw, arg in [(dict(n_test=0), 'n_test'), (dict(n_valid=0), 'n_valid'), (dict(n_test=-5), 'n_test'), (dict(n_valid=True), 'n_valid'),
+                    (dict(valid_pct=0), 'valid_pct'), (dict(valid_pct=1.2), 'valid_pct'), (dict(valid_pct=float('nan')), 'valid_pct'),
+                    (dict(frac=0), 'frac'), (dict(n_per_class=5.0), 'n_per_class'), (dict(seed=None), 'seed'), (dict(frac=0.5, n_per_class=3), 'not both')]:
+        with pytest.raises(ValueError, match=arg): load_data('uci_digits', **kw)
+    d = load_data('uci_digits', n_per_class=np.int64(5), n_valid=np.int32(50), n_test=np.int64(50))   # numpy integers are whole numbers
+    assert np.bincount(d.y_train).tolist() == [5] * 10 and len(d.y_test) == 50
+    x, y = np.zeros((60, 4, 4), np.uint8), np.repeat([0, 1], 30)
+    with pytest.raises(ValueError, match='test_pct'): D.make_splits('toy', 'image', ['a', 'b'], x, y, test_pct=-0.2)
+    with pytest.raises(ValueError, match=r'valid_pct \+ test_pct'): D.make_splits('toy', 'image', ['a', 'b'], x, y, valid_pct=0.5, test_pct=0.5)
+    with pytest.warns(UserWarning, match='only 20 test examples for 10 classes'): load_data('uci_digits', n_test=20)
+
+def test_too_few_images_per_class(tmp_path):
+    with pytest.raises(ValueError, match='each class needs at least 3'): image_folder(_classes(tmp_path/'two', 2), size=8)
+    with pytest.raises(ValueError, match='each class needs at least 3'): image_folder(_classes(tmp_path/'one', 1), size=8)
+    with pytest.warns(UserWarning, match=r'only 1 test examples for 2 classes'): image_folder(_classes(tmp_path/'three', 3), size=8)
+
+@pytest.mark.parametrize('dtype,lo,hi,fmt', [(np.uint16, 0, 65535, 'PNG'), (np.int32, 0, 3_000_000, 'TIFF'),
+                                             (np.float32, 0, 1, 'TIFF'), (np.float32, -4, 4, 'TIFF')])
+def test_deep_images_keep_their_content(tmp_path, dtype, lo, hi, fmt):
+    root = _classes(tmp_path, 10)
+    Image.fromarray(np.linspace(lo, hi, 16)[None].repeat(16, 0).astype(dtype)).save(root/'a'/f'ramp.{fmt.lower()}', format=fmt)
+    x = D._read_image(root/'a'/f'ramp.{fmt.lower()}', 16)
+    assert x.shape == (16, 16, 3) and x[..., 0].min() <= 8 and x[..., 0].max() >= 247   # not clipped to 0/255
+    assert (np.diff(x[0, :, 0].astype(int)) > 0).all()                                 # the gradient survives
+    assert len(image_folder(root, size=16).summary()) == 3
+
+def test_bad_image_folders(tmp_path):
+    root = _classes(tmp_path/'bomb', 10)
+    chunk = lambda t, d: struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d))
+    ihdr = struct.pack('>IIBBBBB', 20000, 20000, 1, 0, 0, 0, 0)                     # declares 20000 x 20000 pixels, holds none
+    (root/'a'/'huge.png').write_bytes(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', ihdr) + chunk(b'IEND', b''))
+    with pytest.raises(ValueError, match='huge.png is too large'): image_folder(root)
+    root = _classes(tmp_path/'nested', 10)
+    _classes(root/'a'/'more', 10, classes=('deeper',))
+    d = image_folder(root, size=8)
+    assert d.classes == ['a', 'b'] and np.bincount(np.concatenate([d.y_train, d.y_valid, d.y_test])).tolist() == [20, 10]
+    (root/'a_link').symlink_to(root/'a', target_is_directory=True)
+    with pytest.raises(ValueError, match="same image file is in class folders 'a' and 'a_link'"): image_folder(root, size=8)
+    split = tmp_path/'split'
+    _classes(split/'train', 12); _classes(split/'test', 4, classes=('a', 'zebra'))
+    with pytest.raises(ValueError, match=r"\['zebra'\].*classes are \['a', 'b'\]"): image_folder(split, size=8)
+    for c in ('a', 'zebra'): shutil.rmtree(split/'test'/c)
+    with pytest.raises(ValueError, match='test has no class sub-folders'): image_folder(split, size=8)
+    with pytest.raises(ValueError, match='size must be a whole number'): image_folder(split, size=0)
+
+def test_bad_tables(tmp_path):
+    p = tmp_path/'reviews.csv'
+    for data, msg in [(b'', r'reviews\.csv is empty'), (b'\x89PNG\r\n\x1a\n\x00\x00' + bytes(range(256)), r'reviews\.csv is not a CSV text file'),
+                      (b'text,label\n"no closing quote,pos\nok,neg\n', r'cannot parse CSV file .*reviews\.csv.*quot')]:
+        p.write_bytes(data)
+        with pytest.raises(ValueError, match=msg): text_frame(p)
+    df = pd.DataFrame(dict(text=[f'review {i}' for i in range(60)], label=[1, '1', 2] * 20))
+    with pytest.raises(ValueError, match=r"labels 1 and '1'"): text_frame(df)
+    df = pd.DataFrame(dict(text=[f'review {i}' for i in range(60)], label=['good', 'bad'] * 30)); df.loc[[3, 4], 'text'] = np.nan
+    with pytest.warns(UserWarning, match="dropped 2 of 60 rows"): d = text_frame(df)
+    assert sum(map(len, (d.y_train, d.y_valid, d.y_test))) == 58

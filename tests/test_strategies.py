@@ -75,7 +75,7 @@ def test_diverging_run_is_reported_and_others_kept(task, tmp_path, monkeypatch):
         return orig(name, t, **kw)
     monkeypatch.setattr(C, 'run_strategy', diverge)
     df = C.compare(task, ['feature_extraction', 'linear_probe'], seeds=[0], epochs=1, out=tmp_path, progress=False)
-    assert list(df.status) == ['ok', 'failed'] and 'epoch 1' in df.error.iloc[1]
+    assert list(df.status) == ['ok', 'diverged'] and 'epoch 1' in df.error.iloc[1]
     assert len(list((tmp_path/'runs').glob('*.json'))) == 1
 
 def test_bad_input(task, tmp_path):

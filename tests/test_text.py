@@ -113,3 +113,12 @@ def test_cli_compare_on_text(tmp_path):
     assert main(['compare', '--data', 'rotten_tomatoes', '--backbone', 'all-MiniLM-L6-v2', '--strategies', 'linear_probe',
                  '--n-per-class', '4', '--epochs', '1', '--out', str(tmp_path)]) == 0
     assert (tmp_path/'results.csv').exists()
+
+def test_max_len_is_checked(task):
+    "max_len past the encoder's 512 positions used to fail deep inside transformers; 0, floats and bools were taken."
+    with pytest.raises(ValueError, match=r'max_len <= 512'): TextTask(task.splits, max_len=600)
+    for bad in (0, 2, 16.0, True, float('nan')):
+        with pytest.raises(ValueError, match='max_len must be a whole number >= 3'): TextTask(task.splits, max_len=bad)
+    assert TextTask(task.splits, max_len=np.int64(512)).max_len == 512
+    with pytest.raises(ValueError, match=r'max_len <= 512'): tokenize(task.tokenizer, ['a'], max_len=10_000)
+    with pytest.raises(TypeError, match='list of strings'): tokenize(task.tokenizer, 'one review', max_len=16)

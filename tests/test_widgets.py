@@ -93,3 +93,109 @@ def test_strategy_explorer_run_adds_point(tmp_path):
     sx.run('feature_extraction')                # the button's callback with explicit choices
     assert len(sx.runs) == 2 and len([l for l in sx.ax.lines if l.get_marker() == '*' and len(l.get_xdata())]) == 2
     assert list((tmp_path / 'runs').glob('*.json'))   # runs are cached like the lesson's
+
+# --- What a user sees: plots as PNG images, readable labels and axes, controls that say what they do ---------------
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+import ipywidgets as W
+PNG = b'\x89PNG\r\n\x1a\n'
+
+def test_explorer_view_carries_png_image_not_figure():
+    "The live view holds an ipywidgets Image with PNG bytes (no matplotlib Figure in an Output), and redraws replace them."
+    lx = LRExplorer(lo=1e-5, hi=1e-3, n_groups=3)
+    view = lx.widget()
+    imgs = [w for w in view.children if isinstance(w, W.Image)]
+    assert len(imgs) == 1 and bytes(imgs[0].value).startswith(PNG)
+    before = bytes(imgs[0].value)
+    lx.hi.value = 1e-2
+    assert bytes(imgs[0].value).startswith(PNG) and bytes(imgs[0].value) != before
+    bundle = lx._repr_mimebundle_()
+    assert 'application/vnd.jupyter.widget-view+json' in bundle and bundle['image/png'].startswith('iVBORw0K')
+
+def test_explorers_leave_no_pyplot_figures():
+    import matplotlib.pyplot as plt
+    n = len(plt.get_fignums())
+    LRExplorer(n_groups=3).widget()
+    assert len(plt.get_fignums()) == n
+
+def test_lr_explorer_labels_not_cut_and_sliders_debounced():
+    lx = LRExplorer(n_groups=4)
+    assert lx.n_train.style.description_width == 'initial'      # 'groups training' in full, not 'groups tr…'
+    for s in (lx.lo, lx.hi, lx.n_groups, lx.n_train): assert s.continuous_update is False   # a drag redraws once
+
+def test_lr_explorer_title_two_significant_digits():
+    lx = LRExplorer(lo=1e-5, hi=7.9e-2, n_groups=3)
+    assert 'slice(1e-5, 7.9e-2)' in lx.ax.get_title()
+
+def test_lr_explorer_peak_panel_dots_at_peaks_readable_ticks():
+    "Peaks are dots at the peak rates (no bars whose length depends on the axis start); under a decade the ticks label the ends."
+    lx = LRExplorer(lo=3e-4, hi=1e-3, n_groups=5)
+    assert not lx.ax_bar.patches                                     # no bars
+    pts = np.concatenate([c.get_offsets() for c in lx.ax_bar.collections])
+    np.testing.assert_allclose(np.sort(pts[:, 0]), np.sort(lx.curves.max(0)))
+    FigureCanvasAgg(lx.fig).draw()
+    lo, hi = lx.ax_bar.get_xlim()
+    labels = [t.get_text() for t in lx.ax_bar.get_xticklabels() if t.get_text() and lo <= t.get_position()[0] <= hi]
+    assert labels == ['3e-4', '1e-3']
+    lx.lo.value, lx.hi.value = 1e-7, 1e-1
+    FigureCanvasAgg(lx.fig).draw()
+    lo, hi = lx.ax_bar.get_xlim()
+    labels = [t.get_text() for t in lx.ax_bar.get_xticklabels() if t.get_text() and lo <= t.get_position()[0] <= hi]
+    assert 2 <= len(labels) <= 4 and all(l.startswith('1e') for l in labels)
+
+def test_lr_explorer_warmup_stays_on_log_axis():
+    lx = LRExplorer(lo=1e-5, hi=1e-3, n_groups=3, schedule='warmup')
+    y = lx.ax.lines[0].get_ydata()
+    assert np.isnan(y[0]) and (y[1:] > 0).all()                     # the 0 at step 0 is left out, not plunged to
+    bottom, top = lx.ax.get_ylim()
+    assert 0 < bottom <= np.nanmin(y) and top >= lx.curves.max()
+
+# --- StrategyExplorer: one run per click, progress, a legend entry per star, honest status lines ---------------------
+def _tiny_sx(tmp_path, table=None, **kw):
+    return StrategyExplorer(table, size=32, bs=16, n_per_class=(3,), n_valid=20, n_test=30, out=str(tmp_path), **kw)
+
+def test_strategy_explorer_lr_slider_follows_default_checkbox(tmp_path):
+    sx = _tiny_sx(tmp_path)
+    assert sx.use_default_lr.value and sx.lr.disabled
+    sx.use_default_lr.value = False; assert not sx.lr.disabled
+    sx.use_default_lr.value = True; assert sx.lr.disabled
+    assert not _tiny_sx(tmp_path, lr=3e-4).lr.disabled
+
+def test_strategy_explorer_run_disables_button_shows_progress_and_drops_queued_click(tmp_path):
+    sx = _tiny_sx(tmp_path, epochs=1)
+    sx.strategy.value = 'full_finetune'
+    seen = dict(disabled=[], status=[], progress=[])
+    sx.button.observe(lambda c: seen['disabled'].append(c['new']), names='disabled')
+    sx.progress.observe(lambda c: seen['progress'].append(c['new']), names='value')
+    def on_status(c):
+        seen['status'].append(c['new'])
+        if sx.running: sx.button.click()                          # a click handled while the first run trains: dropped
+    sx.status.observe(on_status, names='value')
+    sx.button.click()
+    assert seen['disabled'] == [True, False]
+    assert len(sx.runs) == 1                                      # the queued click added no duplicate star
+    steps = sx.runs[0]['steps']
+    assert steps == len(sx.task(3).dls().train) and sx.progress.max == steps and max(seen['progress']) == steps
+    assert any(s.startswith('running full_finetune') for s in seen['status'])
+    assert '1 epoch' in sx.status.value and '1 epochs' not in sx.status.value
+    sx.button.click()                                             # a click queued behind the run (same choice): not a second star
+    assert len(sx.runs) == 1 and 'already on the plot' in sx.status.value
+
+def test_strategy_explorer_every_star_in_legend_and_custom_lr_named(tmp_path):
+    table = pd.DataFrame(dict(strategy=['linear_probe'] * 2, seed=[0, 1], accuracy=[.5, .6], n_train=[30] * 2, status='ok'))
+    sx = _tiny_sx(tmp_path, table, epochs=1)
+    sx.run('feature_extraction')                                  # not in the lesson's table
+    sx.run('full_finetune', lr=3e-4)
+    sx.run('full_finetune')                                       # default lr: a different star
+    labels = [t.get_text() for t in sx.ax.get_legend().get_texts()]
+    stars = [l for l in sx.ax.lines if l.get_marker() == '*']
+    assert len(stars) == 3 and all(s.get_label() in labels for s in stars)
+    assert any(l.startswith('#1 feature_extraction') for l in labels)
+    assert any(l.startswith('#2 full_finetune, lr 3e-4, 1 epoch') for l in labels)
+    assert any(l.startswith('#3 full_finetune, default lr') for l in labels)
+    assert len(set(labels)) == len(labels)
+
+def test_strategy_explorer_cached_repeat_says_so(tmp_path):
+    _tiny_sx(tmp_path).run('feature_extraction')
+    sx = _tiny_sx(tmp_path)                                       # a new explorer (e.g. after a kernel restart), same out
+    row = sx.run('feature_extraction')
+    assert row['cached'] and 'from the cache' in sx.status.value
