@@ -109,14 +109,14 @@ OPTION_CHECKS = dict(max_epochs=_pos('max_epochs', True), patience=_pos('patienc
     discriminative=_choice('discriminative', (True, False)))
 
 def _split_opts(strategies, opts):
-    "Each strategy's share of the extra options; an option that none of `strategies` takes is an error."
+    "Each strategy's share of the extra options (one that only other strategies take is left out); an option no strategy takes is an error."
     taken = {s: strategy_options(s) for s in strategies}
-    every = set().union(*taken.values())
+    every = set().union(*(strategy_options(s) for s in STRATEGIES))
     for k, v in opts.items():
         if k == 'seed': raise ValueError("give seeds as seeds=[...], not seed=")
         if k not in every:
             known = every | set(inspect.signature(compare).parameters)
-            raise ValueError(f"unknown option {k!r}{_suggest(k, known)}: none of {', '.join(strategies)} takes it")
+            raise ValueError(f"unknown option {k!r}{_suggest(k, known)}: no strategy takes it")
         if k in OPTION_CHECKS: OPTION_CHECKS[k](v)
     return {s: {k: v for k, v in opts.items() if k in taken[s]} for s in strategies}
 
