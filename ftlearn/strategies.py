@@ -96,7 +96,7 @@ def divergence(losses, n_classes, valid_accuracy=float('nan'), n_valid=0) -> str
     if len(L) < 2: return None
     ref = max(L[0], math.log(max(n_classes, 2)))
     end = L[-max(1, len(L) // 4):].mean()
-    if end > 2 * ref: return f"the training loss grew from {L[0]:.3g} to {end:.3g}"
+    if end > max(2 * ref, 4 * math.log(max(n_classes, 2))): return f"the training loss grew from {L[0]:.3g} to {end:.3g}"
     peak = np.convolve(L, np.ones(3) / 3, 'valid').max() if len(L) >= 3 else L.max()
     p = 1 / n_classes
     at_chance = n_valid > 0 and np.isfinite(valid_accuracy) and valid_accuracy <= p + 2 * math.sqrt(p * (1 - p) / n_valid)
