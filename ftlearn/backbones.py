@@ -133,13 +133,17 @@ def _quiet_transformers():
 
 def _load_timm(meta, pretrained, num_classes, **kwargs):
     if not pretrained: return timm.create_model(meta.arch, pretrained=False, num_classes=num_classes, **kwargs)
-    if _embedded_path(meta) is not None:
-        f = converted_weights(meta.name)
-        return timm.create_model(meta.arch, pretrained=True, num_classes=num_classes,
-                                 pretrained_cfg_overlay=dict(file=str(f)), **kwargs)
-    if offline(): raise _unavailable(meta.name, 'has no pretrained weights installed')
-    try: return timm.create_model(meta.arch, pretrained=True, num_classes=num_classes, **kwargs)
-    except Exception: raise _unavailable(meta.name, 'has no pretrained weights here') from None
+    # Loading pretrained weights must neither read nor move the global random state: how many numbers timm's
+    # throw-away initialisation draws varied between calls in one process, which shifted the new head's
+    # initialisation (and a seeded run's result) with what ran before it.
+    with torch.random.fork_rng(devices=[]):
+        if _embedded_path(meta) is not None:
+            f = converted_weights(meta.name)
+            return timm.create_model(meta.arch, pretrained=True, num_classes=num_classes,
+                                     pretrained_cfg_overlay=dict(file=str(f)), **kwargs)
+        if offline(): raise _unavailable(meta.name, 'has no pretrained weights installed')
+        try: return timm.create_model(meta.arch, pretrained=True, num_classes=num_classes, **kwargs)
+        except Exception: raise _unavailable(meta.name, 'has no pretrained weights here') from None
 
 def _hf_source(meta) -> str:
     p = _embedded_path(meta)

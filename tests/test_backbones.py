@@ -42,6 +42,13 @@ def test_feature_extractor_and_scratch():
     a, b = load_backbone('lite0', pretrained=False), load_backbone('lite0', pretrained=True)
     assert not torch.equal(a.conv_stem.weight, b.conv_stem.weight)
 
+def test_pretrained_load_leaves_the_random_state_alone():
+    "Loading pretrained weights draws nothing from the global random state, so a seeded run's new head does not depend on what ran before."
+    before = torch.get_rng_state()
+    load_backbone('efficientnet_lite0', num_classes=3)
+    load_backbone('efficientnet_lite0')
+    assert torch.equal(before, torch.get_rng_state())
+
 def test_minilm_paraphrases_closer_than_unrelated():
     model, tok = load_backbone('minilm').eval(), load_tokenizer('sentence-transformers/all-MiniLM-L6-v2')
     def embed(texts):
