@@ -44,6 +44,7 @@ def _parser():
     c.add_argument('--bn', choices=['frozen', 'train'], default=None, help="BatchNorm running statistics while fine-tuning (default: frozen; scratch always trains them)")
     c.add_argument('--probe-patience', type=int, default=15, help='linear probe: stop after this many epochs without a better validation loss')
     c.add_argument('--probe-max-epochs', type=int, default=500, help='linear probe: at most this many epochs (a probe stopped here is reported as not converged)')
+    c.add_argument('--top-k', type=int, default=None, help='top_k: how many of the top stage groups train (default 2); the frozen rest runs once, cached')
     c.add_argument('--augment', action='store_true', help='train with data augmentation')
     c.add_argument('--mode', choices=['small', 'full'], default=None, help='preset size (default: full on a GPU, small elsewhere)')
     c.add_argument('--out', default='ftlearn_runs', help='output folder (runs, results.csv, comparison.png)')
@@ -78,7 +79,8 @@ def _check_args(args):
                         ('--n-per-class', args.n_per_class, dict(integer=True, min=1)), ('--size', args.size, dict(integer=True, min=16, max=1024)),
                         ('--frac', args.frac, dict(min=0, max=1, min_open=True)),
                         ('--probe-patience', args.probe_patience, dict(integer=True, min=1)),
-                        ('--probe-max-epochs', args.probe_max_epochs, dict(integer=True, min=1))]:
+                        ('--probe-max-epochs', args.probe_max_epochs, dict(integer=True, min=1)),
+                        ('--top-k', args.top_k, dict(integer=True, min=0))]:
         check_number(name, v, none_ok=True, **kw)
     if not isinstance(args.lr, str): check_number('--lr', args.lr, min=0, none_ok=True)
 
@@ -108,7 +110,7 @@ def compare_main(args):
     from ftlearn.compare import _strategies
     from ftlearn.strategies import strategy_options
     takes = set().union(*(strategy_options(s) for s in _strategies(args.strategies)))
-    opts = {k: v for k, v in dict(max_epochs=args.probe_max_epochs, patience=args.probe_patience, bn=args.bn).items()
+    opts = {k: v for k, v in dict(max_epochs=args.probe_max_epochs, patience=args.probe_patience, bn=args.bn, k=args.top_k).items()
             if v is not None and k in takes}
     df = compare(task, args.strategies, seeds=seeds, epochs=cfg['epochs'], steps=args.steps, lr=args.lr, augment=args.augment, out=out, **opts)
     cols = [c for c in ['strategy', 'seed', 'accuracy', 'macro_f1', 'valid_accuracy', 'lr', 'steps', 'converged', 'still_improving', 'feature_cka',

@@ -21,8 +21,9 @@ from .protocol import BN_MODES
 from .protocol import call_difference
 
 # %% auto #0
-__all__ = ['STRATEGY_ORDER', 'DEFAULT_STRATEGIES', 'FROZEN_FEATURE', 'LR_GRID', 'OPTION_CHECKS', 'score', 'PeakMemory',
-           'improving', 'compare', 'results_frame', 'load_results', 'summarize', 'plot_comparison', 'plot_mechanisms']
+__all__ = ['STRATEGY_ORDER', 'STRATEGY_MODULES', 'DEFAULT_STRATEGIES', 'FROZEN_FEATURE', 'LR_GRID', 'OPTION_CHECKS', 'score',
+           'PeakMemory', 'improving', 'compare', 'results_frame', 'load_results', 'summarize', 'plot_comparison',
+           'plot_mechanisms']
 
 # %% ../nbs/06_compare.ipynb #2e7e0002
 def score(probs: np.ndarray, y: np.ndarray) -> dict:
@@ -74,12 +75,21 @@ def _check_writable(out):
     return out
 
 # %% ../nbs/06_compare.ipynb #8e2e3534
-STRATEGY_ORDER = ['feature_extraction', 'linear_probe', 'fine_tune', 'full_finetune', 'gradual_unfreeze', 'lp_ft', 'scratch']
+STRATEGY_ORDER = ['feature_extraction', 'linear_probe', 'fine_tune', 'full_finetune', 'gradual_unfreeze', 'lp_ft', 'top_k', 'scratch']
+# Library modules that register more strategies with `@strategy` when imported; imported on first use, so that
+# `compare` and the CLI know every strategy without this module importing them at load time (they import it).
+STRATEGY_MODULES = ['ftlearn.prefix']
 DEFAULT_STRATEGIES = ['feature_extraction', 'linear_probe', 'full_finetune']
 FROZEN_FEATURE = ('feature_extraction', 'linear_probe')   # trained to convergence on cached features, no step budget
 LR_GRID = (1/3, 1, 3)
 
+def _register_all():
+    "Import the modules in `STRATEGY_MODULES`, which register their strategies."
+    import importlib
+    for m in STRATEGY_MODULES: importlib.import_module(m)
+
 def _strategies(strategies):
+    _register_all()
     if strategies in (None, 'default'): return list(DEFAULT_STRATEGIES)
     if strategies == 'all': return list(STRATEGY_ORDER)
     if isinstance(strategies, str): strategies = [s.strip() for s in strategies.split(',') if s.strip()]
@@ -106,10 +116,12 @@ OPTION_CHECKS = dict(max_epochs=_pos('max_epochs', True), patience=_pos('patienc
     freeze_frac=lambda v: check_number('freeze_frac', v, min=0, max=1, min_open=True, max_open=True),
     probe_lr=lambda v: check_number('probe_lr', v, min=0, none_ok=True), C=lambda v: v == 'auto' or _pos('C')(v),
     classifier=_choice('classifier', ('logistic', 'svm')), bn=_choice('bn', BN_MODES),
-    discriminative=_choice('discriminative', (True, False)))
+    discriminative=_choice('discriminative', (True, False)), k=lambda v: check_number('k', v, integer=True, min=0),
+    cache=_choice('cache', (True, False)))
 
 def _split_opts(strategies, opts):
     "Each strategy's share of the extra options (one that only other strategies take is left out); an option no strategy takes is an error."
+    _register_all()
     taken = {s: strategy_options(s) for s in strategies}
     every = set().union(*(strategy_options(s) for s in STRATEGIES))
     for k, v in opts.items():

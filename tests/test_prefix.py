@@ -161,3 +161,16 @@ def test_freeze_depth_curve(task, tmp_path):
     assert list(again.accuracy) == list(df.accuracy)
     fig = plot_freeze_depth(df)
     assert len(fig.axes) == 3 and fig.axes[0].get_xlabel().startswith('k')
+
+def test_cli_runs_top_k(tmp_path, capsys):
+    "`ftlearn compare --strategies top_k --top-k 1` reaches the strategy (registered on first use) and reports its row."
+    from ftlearn.cli import main
+    out = tmp_path/'cli'
+    rc = main(['compare', '--data', 'fashion_mnist', '--n-per-class', '3', '--size', '32', '--steps', '2', '--lr', '1e-3',
+               '--strategies', 'top_k', '--top-k', '1', '--out', str(out)])
+    assert rc == 0
+    import pandas as pd
+    df = pd.read_csv(out/'results.csv')
+    assert list(df.strategy) == ['top_k'] and 'top 1 of 9 groups' in df.notes.iloc[0]
+    assert main(['compare', '--strategies', 'top_k', '--top-k', '-1', '--out', str(out)]) == 2
+    assert '--top-k' in capsys.readouterr().err
