@@ -19,6 +19,7 @@ from .strategies import *
 from .strategies import _budget, _lr, _suggest
 from .protocol import BN_MODES
 from .protocol import call_difference
+import ftlearn.peft_ft   # registers the parameter-efficient strategies (lora, bitfit, ia3)
 
 # %% auto #0
 __all__ = ['STRATEGY_ORDER', 'DEFAULT_STRATEGIES', 'FROZEN_FEATURE', 'LR_GRID', 'OPTION_CHECKS', 'score', 'PeakMemory',
@@ -74,7 +75,8 @@ def _check_writable(out):
     return out
 
 # %% ../nbs/06_compare.ipynb #8e2e3534
-STRATEGY_ORDER = ['feature_extraction', 'linear_probe', 'fine_tune', 'full_finetune', 'gradual_unfreeze', 'lp_ft', 'scratch']
+STRATEGY_ORDER = ['feature_extraction', 'linear_probe', 'fine_tune', 'full_finetune', 'gradual_unfreeze', 'lp_ft', 'scratch',
+                  'lora', 'bitfit', 'ia3']   # parameter-efficient (ftlearn.peft_ft)
 DEFAULT_STRATEGIES = ['feature_extraction', 'linear_probe', 'full_finetune']
 FROZEN_FEATURE = ('feature_extraction', 'linear_probe')   # trained to convergence on cached features, no step budget
 LR_GRID = (1/3, 1, 3)
