@@ -19,7 +19,8 @@ def img():
 def test_dynamic_int8_text_smaller_and_close(txt):
     m = txt.model().eval(); q = quantize_dynamic_int8(m)
     assert not any(type(x) is nn.Linear for x in q.modules())          # every linear layer replaced
-    assert saved_bytes(q) < 0.5 * saved_bytes(m)                        # embeddings stay float, linear weights int8
+    lin = 4 * sum(x.weight.numel() for x in m.modules() if type(x) is nn.Linear)   # fp32 bytes of the linear weights
+    assert saved_bytes(m) - saved_bytes(q) > 0.7 * lin                  # their 4 bytes became ~1; embeddings stay float
     p, _ = predict(m, txt.test_dl()); pq, _ = predict(q, txt.test_dl())
     assert np.abs(p - pq).max() < 0.1
     assert next(m.parameters()).dtype == torch.float32                  # the original is untouched
