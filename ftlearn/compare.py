@@ -75,10 +75,11 @@ def _check_writable(out):
     return out
 
 # %% ../nbs/06_compare.ipynb #8e2e3534
-STRATEGY_ORDER = ['feature_extraction', 'linear_probe', 'fine_tune', 'full_finetune', 'gradual_unfreeze', 'lp_ft', 'top_k', 'scratch']
+STRATEGY_ORDER = ['feature_extraction', 'linear_probe', 'fine_tune', 'full_finetune', 'gradual_unfreeze', 'lp_ft', 'top_k', 'scratch',
+                  'lora', 'bitfit', 'ia3']   # the last three: parameter-efficient (ftlearn.peft_ft)
 # Library modules that register more strategies with `@strategy` when imported; imported on first use, so that
 # `compare` and the CLI know every strategy without this module importing them at load time (they import it).
-STRATEGY_MODULES = ['ftlearn.prefix']
+STRATEGY_MODULES = ['ftlearn.prefix', 'ftlearn.peft_ft']
 DEFAULT_STRATEGIES = ['feature_extraction', 'linear_probe', 'full_finetune']
 FROZEN_FEATURE = ('feature_extraction', 'linear_probe')   # trained to convergence on cached features, no step budget
 LR_GRID = (1/3, 1, 3)

@@ -390,6 +390,8 @@ def strategy_options(name) -> list:
 
 def run_strategy(name: str, task: Task, **kwargs) -> RunResult:
     "Run the strategy called `name` on `task`; an unknown strategy or option is an error that suggests the nearest name."
+    if name not in STRATEGIES:   # strategies of other modules (`compare.STRATEGY_MODULES`) register when imported
+        from ftlearn.compare import _register_all; _register_all()
     if name not in STRATEGIES: raise ValueError(f"unknown strategy {name!r}{_suggest(name, STRATEGIES)}; choose from {', '.join(STRATEGIES)}")
     opts = strategy_options(name)
     bad = [k for k in kwargs if k not in opts]
