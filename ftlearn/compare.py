@@ -16,14 +16,13 @@ from .core import *
 from .data import *
 from .tasks import *
 from .strategies import *
-from .strategies import _budget, _lr, _suggest
+from .strategies import _budget, _lr, _suggest, _register_all
 from .protocol import BN_MODES
 from .protocol import call_difference
 
 # %% auto #0
-__all__ = ['STRATEGY_ORDER', 'STRATEGY_MODULES', 'DEFAULT_STRATEGIES', 'FROZEN_FEATURE', 'LR_GRID', 'OPTION_CHECKS', 'score',
-           'PeakMemory', 'improving', 'compare', 'results_frame', 'load_results', 'summarize', 'plot_comparison',
-           'plot_mechanisms']
+__all__ = ['STRATEGY_ORDER', 'DEFAULT_STRATEGIES', 'FROZEN_FEATURE', 'LR_GRID', 'OPTION_CHECKS', 'score', 'PeakMemory',
+           'improving', 'compare', 'results_frame', 'load_results', 'summarize', 'plot_comparison', 'plot_mechanisms']
 
 # %% ../nbs/06_compare.ipynb #2e7e0002
 def score(probs: np.ndarray, y: np.ndarray) -> dict:
@@ -77,17 +76,9 @@ def _check_writable(out):
 # %% ../nbs/06_compare.ipynb #8e2e3534
 STRATEGY_ORDER = ['feature_extraction', 'linear_probe', 'fine_tune', 'full_finetune', 'gradual_unfreeze', 'lp_ft', 'top_k', 'scratch',
                   'lora', 'bitfit', 'ia3']   # the last three: parameter-efficient (ftlearn.peft_ft)
-# Library modules that register more strategies with `@strategy` when imported; imported on first use, so that
-# `compare` and the CLI know every strategy without this module importing them at load time (they import it).
-STRATEGY_MODULES = ['ftlearn.prefix', 'ftlearn.peft_ft']
 DEFAULT_STRATEGIES = ['feature_extraction', 'linear_probe', 'full_finetune']
 FROZEN_FEATURE = ('feature_extraction', 'linear_probe')   # trained to convergence on cached features, no step budget
 LR_GRID = (1/3, 1, 3)
-
-def _register_all():
-    "Import the modules in `STRATEGY_MODULES`, which register their strategies."
-    import importlib
-    for m in STRATEGY_MODULES: importlib.import_module(m)
 
 def _strategies(strategies):
     _register_all()

@@ -6,7 +6,7 @@ Docs: https://ftlearn.github.io/ftlearn/strategies.html.md"""
 
 # %% ../nbs/05_strategies.ipynb #02356d45
 from __future__ import annotations
-import math, time, inspect, difflib
+import math, time, inspect, difflib, importlib
 from dataclasses import dataclass, field
 import numpy as np, torch
 from torch import nn
@@ -35,10 +35,10 @@ from .tasks import *
 from .protocol import *
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'C_GRID', 'RunResult', 'strategy', 'n_params', 'TrainingDiverged', 'NaNGuard', 'divergence', 'History',
-           'peak_lrs', 'feature_extraction', 'train_probe', 'linear_probe', 'fine_tune', 'full_finetune',
-           'unfreeze_schedule', 'gradual_unfreeze', 'lp_ft', 'scratch', 'strategy_options', 'run_strategy',
-           'frozen_state']
+__all__ = ['STRATEGIES', 'C_GRID', 'STRATEGY_MODULES', 'RunResult', 'strategy', 'n_params', 'TrainingDiverged', 'NaNGuard',
+           'divergence', 'History', 'peak_lrs', 'feature_extraction', 'train_probe', 'linear_probe', 'fine_tune',
+           'full_finetune', 'unfreeze_schedule', 'gradual_unfreeze', 'lp_ft', 'scratch', 'strategy_options',
+           'run_strategy', 'frozen_state']
 
 # %% ../nbs/05_strategies.ipynb #16b3cd4b
 @dataclass
@@ -384,14 +384,21 @@ def _suggest(word, choices):
     close = difflib.get_close_matches(str(word), list(choices), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ''
 
+# Library modules that register more strategies with `@strategy` when imported; imported on first use (they
+# import this module, so it cannot import them at load time), which lets `compare` and the CLI know every strategy.
+STRATEGY_MODULES = ['ftlearn.prefix', 'ftlearn.peft_ft']
+
+def _register_all():
+    "Import the modules in `STRATEGY_MODULES`, which register their strategies."
+    for m in STRATEGY_MODULES: importlib.import_module(m)
+
 def strategy_options(name) -> list:
     "The options strategy `name` accepts."
     return [p for p in inspect.signature(STRATEGIES[name]).parameters if p != 'task']
 
 def run_strategy(name: str, task: Task, **kwargs) -> RunResult:
     "Run the strategy called `name` on `task`; an unknown strategy or option is an error that suggests the nearest name."
-    if name not in STRATEGIES:   # strategies of other modules (`compare.STRATEGY_MODULES`) register when imported
-        from ftlearn.compare import _register_all; _register_all()
+    if name not in STRATEGIES: _register_all()
     if name not in STRATEGIES: raise ValueError(f"unknown strategy {name!r}{_suggest(name, STRATEGIES)}; choose from {', '.join(STRATEGIES)}")
     opts = strategy_options(name)
     bad = [k for k in kwargs if k not in opts]
