@@ -140,6 +140,10 @@ class _Tap:
     def _hook(self, m, inp): self.x = inp[0]
     def remove(self): self.h.remove()
 
+def _head_input(head, x):
+    "`x` in `head`'s dtype: under mixed precision the tapped features are bf16 while the frozen old head stays fp32."
+    return x.to(next(head.parameters()).dtype)
+
 def _frozen(m): 
     m = copy.deepcopy(m).eval()
     for p in m.parameters(): p.requires_grad_(False)
@@ -156,7 +160,7 @@ class LwF(PenaltyCallback):
     def after_fit(self): self.tap.remove()
     def penalty(self):
         with torch.no_grad(): z_old = _logits(self.old_model, self.xb[0])
-        z = self.old_head(self.tap.x[:len(z_old)])
+        z = self.old_head(_head_input(self.old_head, self.tap.x[:len(z_old)]))
         kl = F.kl_div(F.log_softmax(z / self.T, -1), F.log_softmax(z_old / self.T, -1), log_target=True, reduction='batchmean')
         return self.lam * self.T ** 2 * kl
     def __repr__(self): return f"LwF(lam={self.lam:g}, T={self.T:g})"
@@ -193,7 +197,7 @@ class Replay(Callback):
     def after_loss(self):
         if self.n_new is None: return
         m = len(self.mem_y)
-        mem = F.cross_entropy(self.old_head(self.tap.x[self.n_new:]), self.mem_y)
+        mem = F.cross_entropy(self.old_head(_head_input(self.old_head, self.tap.x[self.n_new:])), self.mem_y)
         self.learn.loss_grad = (self.n_new * self.loss_grad + m * mem) / (self.n_new + m)
         self.learn.loss = self.learn.loss_grad.detach().clone()
     def __repr__(self): return f"Replay(share={self.share:g}, memory={len(self.my)})"

@@ -1,5 +1,6 @@
 "The cures of `ftlearn.forgetting` change the gradients as their formulas say, on a tiny random network (no pretrained weights)."
 import pytest, torch
+import numpy as np
 import torch.nn.functional as F
 from torch import nn
 from fastai.callback.core import Callback
@@ -125,3 +126,19 @@ def test_memory_is_class_balanced():
 ])
 def test_bad_input_is_a_clear_error(bad, msg):
     with pytest.raises(ValueError, match=msg): bad()
+
+class CPUAutocast(Callback):
+    "fastai's `MixedPrecision` on the CPU: bf16 autocast from `before_batch` to `after_loss`, closed before the cures' `after_loss`."
+    order = 5
+    def before_batch(self): self.ac = torch.autocast('cpu', dtype=torch.bfloat16); self.ac.__enter__()
+    def after_loss(self): self.ac.__exit__(None, None, None)
+
+@pytest.mark.parametrize('make', [lambda: LwF(tiny_net(1), nn.Linear(3, 2)), lambda: Replay(torch.randn(12, 4), torch.arange(12) % 2, nn.Linear(3, 2))],
+                         ids=['lwf', 'replay'])
+def test_cures_train_under_bf16_mixed_precision(make):
+    # on a GPU, ftlearn trains in bf16: the tapped features are bf16 while the frozen old head is fp32
+    # (this failed in lesson 5's full mode on an H200: "mat1 and mat2 must have the same dtype")
+    cure = make()
+    g, learn = fit_tiny([CPUAutocast(), cure], lr=1e-3)
+    assert all(torch.isfinite(v).all() for v in g.values())
+    if isinstance(cure, LwF): assert np.isfinite(cure.last_penalty) and cure.last_penalty > 0
