@@ -113,7 +113,7 @@ def weight_change(model: nn.Module, pretrained: dict, groups: list) -> list:
     match = _match(params, pretrained)
     rows = []
     for label, names in groups:
-        pairs = [(params[n].detach().float().cpu(), pretrained[match[n]].float()) for n in names if n in match]
+        pairs = [(params[n].detach().float().cpu(), pretrained[match[n]].detach().float().cpu()) for n in names if n in match]
         if not pairs: continue   # a new head: nothing pretrained to compare with
         d = math.sqrt(sum(float((a - b).pow(2).sum()) for a, b in pairs))
         n0 = math.sqrt(sum(float(b.pow(2).sum()) for _, b in pairs))
