@@ -75,7 +75,7 @@ def _check_writable(out):
 
 # %% ../nbs/06_compare.ipynb #8e2e3534
 STRATEGY_ORDER = ['feature_extraction', 'linear_probe', 'fine_tune', 'full_finetune', 'gradual_unfreeze', 'lp_ft', 'top_k', 'scratch',
-                  'lora', 'bitfit', 'ia3']   # the last three: parameter-efficient (ftlearn.peft_ft)
+                  'lora', 'bitfit', 'ia3', 'l2sp', 'lwf']   # lora-ia3: parameter-efficient (ftlearn.peft_ft); l2sp, lwf: cures (ftlearn.forgetting)
 DEFAULT_STRATEGIES = ['feature_extraction', 'linear_probe', 'full_finetune']
 FROZEN_FEATURE = ('feature_extraction', 'linear_probe')   # trained to convergence on cached features, no step budget
 LR_GRID = (1/3, 1, 3)
@@ -109,7 +109,8 @@ OPTION_CHECKS = dict(max_epochs=_pos('max_epochs', True), patience=_pos('patienc
     probe_lr=lambda v: check_number('probe_lr', v, min=0, none_ok=True), C=lambda v: v == 'auto' or _pos('C')(v),
     classifier=_choice('classifier', ('logistic', 'svm')), bn=_choice('bn', BN_MODES),
     discriminative=_choice('discriminative', (True, False)), k=lambda v: check_number('k', v, integer=True, min=0),
-    cache=_choice('cache', (True, False)))
+    cache=_choice('cache', (True, False)), l2sp_alpha=lambda v: check_number('l2sp_alpha', v, min=0),
+    l2sp_beta=lambda v: check_number('l2sp_beta', v, min=0), lwf_lam=lambda v: check_number('lwf_lam', v, min=0), lwf_T=_pos('lwf_T'))
 
 def _split_opts(strategies, opts):
     "Each strategy's share of the extra options (one that only other strategies take is left out); an option no strategy takes is an error."
@@ -233,7 +234,7 @@ def plot_comparison(df: pd.DataFrame, title=None, fname=None):
     "A 2x2 figure: accuracy with error bars, learning curves, accuracy vs trainable parameters and vs time."
     ok = _ok(df)
     names = _order(ok.strategy.unique())
-    colors = {n: plt.cm.tab10(i) for i, n in enumerate(STRATEGY_ORDER + [n for n in names if n not in STRATEGY_ORDER])}
+    colors = {n: plt.cm.tab20(i % 20) for i, n in enumerate(STRATEGY_ORDER + [n for n in names if n not in STRATEGY_ORDER])}
     fig, axs = plt.subplots(2, 2, figsize=(11, 8))
     g = ok.groupby('strategy')
     m, s = g.accuracy.mean().reindex(names), g.accuracy.std().reindex(names).fillna(0)

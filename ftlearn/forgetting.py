@@ -21,13 +21,15 @@ from .features import *
 from .tasks import *
 from .protocol import *
 from .strategies import _learner, _sklearn_probe, C_GRID, n_params
+from .strategies import strategy, _check_common, _budget, _lr, _check_diverged, _finish, peak_lrs
+from .text import TextTask
 from .protocol import call_difference
 
 # %% auto #0
 __all__ = ['FISHER_KINDS', 'CURES', 'head_module', 'body_params', 'new_head', 'PenaltyCallback', 'L2SP', 'fisher_diagonal', 'EWC',
            'LwF', 'class_balanced_memory', 'Replay', 'pooled_features', 'probe_accuracy', 'stage_cka', 'top_of',
            'TopTask', 'train_first', 'cure_callbacks', 'train_second', 'lr_on_validation', 'sequential_runs',
-           'forgetting_summary']
+           'forgetting_summary', 'l2sp', 'imagenet_model', 'lwf']
 
 # %% ../nbs/14_forgetting.ipynb #e789c9c8
 def head_module(model) -> nn.Module:
@@ -365,3 +367,36 @@ def forgetting_summary(runs: pd.DataFrame) -> pd.DataFrame:
         out['forgetting_vs_plain'] = [call_difference(v(c, 'a_after'), base.a_after.values, (c, 'plain')) if c != 'none' else '' for c in out.index]
         out['b_vs_plain'] = [call_difference(v(c, 'b_accuracy'), base.b_accuracy.values, (c, 'plain')) if c != 'none' else '' for c in out.index]
     return out
+
+# %% ../nbs/14_forgetting.ipynb #586feab5
+for _cls in (Task, TextTask):
+    for _s in ('l2sp', 'lwf'): _cls.default_lrs.setdefault(_s, _cls.default_lrs['full_finetune'])   # the same default as full_finetune
+
+def _regularised_finetune(task, name, cure, steps, epochs, lr, wd, augment, seed, bn, notes):
+    "`full_finetune`'s recipe with the callback `cure` added to the Learner."
+    _check_common(steps, epochs, wd, augment, seed); bn_callbacks(bn)
+    steps, lr = _budget(task, steps, epochs), _lr(task, name, lr)
+    set_seed(seed, reproducible=True)
+    learn = _learner(task, task.model(), name, seed, augment, wd, bn=bn)
+    learn.add_cb(cure)
+    learn.unfreeze()
+    fit_steps(learn, steps, peak_lrs(len(learn.opt.param_groups), lr))
+    _check_diverged(learn, task, name, lr)
+    return _finish(learn, task, name, seed, steps, lr, notes=f'{cure!r}; bn={bn}')
+
+@strategy
+def l2sp(task: Task, steps=None, epochs=3, lr=None, wd=None, augment=False, seed=0, bn='frozen', l2sp_alpha=0.1, l2sp_beta=0.01):
+    "Full fine-tuning with L2-SP: `l2sp_alpha/2 ||w - w_pretrained||^2` on the body, `l2sp_beta/2 ||w||^2` on the head, no weight decay."
+    return _regularised_finetune(task, 'l2sp', L2SP(l2sp_alpha, l2sp_beta), steps, epochs, lr, wd, augment, seed, bn, '')
+
+def imagenet_model(task):
+    "The pretrained vision backbone of `task` with its own (ImageNet) classifier: the old model that `lwf` distils from."
+    if task.splits.kind != 'image':
+        raise ValueError(f"lwf distils the backbone's pretrained classifier, and {task.backbone!r} has none (text encoders ship without one); try l2sp")
+    return load_backbone(task.backbone, pretrained=True, num_classes=1000).eval()
+
+@strategy
+def lwf(task: Task, steps=None, epochs=3, lr=None, wd=None, augment=False, seed=0, bn='frozen', lwf_lam=1., lwf_T=2.):
+    "Full fine-tuning with learning without forgetting: `lwf_lam lwf_T^2 KL` to the pretrained network's ImageNet predictions."
+    old = imagenet_model(task)
+    return _regularised_finetune(task, 'lwf', LwF(old, head_module(old), lwf_lam, lwf_T), steps, epochs, lr, wd, augment, seed, bn, '')

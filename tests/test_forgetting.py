@@ -142,3 +142,15 @@ def test_cures_train_under_bf16_mixed_precision(make):
     g, learn = fit_tiny([CPUAutocast(), cure], lr=1e-3)
     assert all(torch.isfinite(v).all() for v in g.values())
     if isinstance(cure, LwF): assert np.isfinite(cure.last_penalty) and cure.last_penalty > 0
+
+def test_cure_strategies_run_through_compare(tmp_path):
+    # l2sp and lwf are strategies like any other: one row each, and a different strength is a different run (not read back)
+    from ftlearn.compare import compare
+    from ftlearn.data import load_data
+    from ftlearn.tasks import make_task
+    t = make_task(load_data('uci_digits', n_per_class=2, n_valid=10, n_test=10), 'efficientnet_lite0', size=32, bs=10)
+    a = compare(t, ['l2sp', 'lwf'], steps=2, lr=1e-3, out=tmp_path, progress=False, raise_errors=True)
+    assert list(a.strategy) == ['l2sp', 'lwf'] and (a.status == 'ok').all()
+    b = compare(t, ['l2sp'], steps=2, lr=1e-3, out=tmp_path, progress=False, raise_errors=True, l2sp_alpha=5.)
+    assert len(list((tmp_path/'runs').glob('l2sp-*.json'))) == 2 and b.accuracy.notna().all()
+    with pytest.raises(ValueError, match='l2sp_alpha'): compare(t, ['l2sp'], steps=2, out=tmp_path, l2sp_alpha=-1)
