@@ -228,13 +228,15 @@ def summarize(df: pd.DataFrame, by='strategy') -> pd.DataFrame:
     return g
 
 # %% ../nbs/06_compare.ipynb #7b2e1385
+_PALETTE = list(plt.cm.tab10.colors) + list(plt.cm.Dark2.colors)[:3]   # 13 distinct colours, tab10's first
+
 def _order(names): return sorted(names, key=lambda s: STRATEGY_ORDER.index(s) if s in STRATEGY_ORDER else 99)
 
 def plot_comparison(df: pd.DataFrame, title=None, fname=None):
     "A 2x2 figure: accuracy with error bars, learning curves, accuracy vs trainable parameters and vs time."
     ok = _ok(df)
     names = _order(ok.strategy.unique())
-    colors = {n: plt.cm.tab20(i % 20) for i, n in enumerate(STRATEGY_ORDER + [n for n in names if n not in STRATEGY_ORDER])}
+    colors = {n: _PALETTE[i % len(_PALETTE)] for i, n in enumerate(STRATEGY_ORDER + [n for n in names if n not in STRATEGY_ORDER])}
     fig, axs = plt.subplots(2, 2, figsize=(11, 8))
     g = ok.groupby('strategy')
     m, s = g.accuracy.mean().reindex(names), g.accuracy.std().reindex(names).fillna(0)
