@@ -27,8 +27,8 @@ from .protocol import call_difference
 
 # %% auto #0
 __all__ = ['FISHER_KINDS', 'CURES', 'head_module', 'body_params', 'new_head', 'PenaltyCallback', 'L2SP', 'fisher_diagonal', 'EWC',
-           'LwF', 'class_balanced_memory', 'Replay', 'pooled_features', 'probe_accuracy', 'stage_cka', 'top_of',
-           'TopTask', 'train_first', 'cure_callbacks', 'train_second', 'lr_on_validation', 'sequential_runs',
+           'LwF', 'pad_cat', 'class_balanced_memory', 'Replay', 'pooled_features', 'probe_accuracy', 'stage_cka',
+           'top_of', 'TopTask', 'train_first', 'cure_callbacks', 'train_second', 'lr_on_validation', 'sequential_runs',
            'forgetting_summary', 'l2sp', 'imagenet_model', 'lwf']
 
 # %% ../nbs/14_forgetting.ipynb #e789c9c8
@@ -168,6 +168,14 @@ class LwF(PenaltyCallback):
     def __repr__(self): return f"LwF(lam={self.lam:g}, T={self.T:g})"
 
 # %% ../nbs/14_forgetting.ipynb #9f500cc8
+def pad_cat(xs):
+    "Concatenate batches along the first dimension; token batches ((B, 2, L) integer ids and mask) are first padded with 0 to the longest L (mask 0: ignored)."
+    xs = list(xs)
+    if not xs[0].is_floating_point() and xs[0].dim() == 3:
+        L = max(x.shape[-1] for x in xs)
+        xs = [F.pad(x, (0, L - x.shape[-1])) for x in xs]
+    return torch.cat(xs)
+
 def class_balanced_memory(x, y, per_class: int, seed=0):
     "`per_class` random items of each class of (x, y), as (x, y) tensors."
     per_class = check_number('per_class', per_class, integer=True, min=1)
@@ -193,7 +201,7 @@ class Replay(Callback):
         if m > len(self.my): i = torch.randint(len(self.my), (m,), generator=self.rng)
         x = self.xb[0]
         self.n_new, self.mem_y = len(x), self.my[i].to(self.yb[0].device)
-        self.learn.xb = (torch.cat([x, self.mx[i].to(x.device)]),)
+        self.learn.xb = (pad_cat([x, self.mx[i].to(x.device)]),)
     def after_pred(self):
         if self.n_new is not None: self.learn.pred = self.pred[:self.n_new]
     def after_loss(self):
@@ -278,10 +286,10 @@ class TopTask(VisionTask):
 CURES = ('none', 'l2sp', 'ewc', 'lwf', 'replay')
 
 def _inputs(task, split):
-    "All inputs of `split` as one (x, y) pair: cached activations for a `TopTask`, else the batches of `split_dl` (tensors)."
+    "All inputs of `split` as one (x, y) pair: cached activations for a `TopTask`, else the batches of `split_dl` (tensors; token batches padded to one length)."
     if hasattr(task, 'activations'): return task.activations(split)
     xs, ys = zip(*[(x.cpu(), y.cpu()) for x, y in task.split_dl(split)])
-    return torch.cat(xs), torch.cat(ys)
+    return pad_cat(xs), torch.cat(ys)
 
 def train_first(task, steps, lr, seed=0, bn='frozen') -> dict:
     "Fine-tune all trainable layers on `task` for `steps` optimiser steps at peak rate `lr`; what the second task needs."

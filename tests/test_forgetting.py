@@ -154,3 +154,16 @@ def test_cure_strategies_run_through_compare(tmp_path):
     b = compare(t, ['l2sp'], steps=2, lr=1e-3, out=tmp_path, progress=False, raise_errors=True, l2sp_alpha=5.)
     assert len(list((tmp_path/'runs').glob('l2sp-*.json'))) == 2 and b.accuracy.notna().all()
     with pytest.raises(ValueError, match='l2sp_alpha'): compare(t, ['l2sp'], steps=2, out=tmp_path, l2sp_alpha=-1)
+
+def test_replay_on_text_token_batches():
+    # a memory of task A's token batches and B's batches have different lengths; replay pads them (this raised before)
+    from ftlearn.data import load_data
+    from ftlearn.tasks import make_task
+    ta = make_task(load_data('fortunes', n_per_class=6, n_valid=8, n_test=8), 'minilm', bs=4)
+    tb = make_task(load_data('rotten_tomatoes', n_per_class=4, n_valid=8, n_test=8), 'minilm', bs=4)
+    from ftlearn.forgetting import _inputs
+    mx, _ = class_balanced_memory(*_inputs(ta, 'train'), 2)
+    assert mx.dim() == 3 and mx.shape[1] == 2
+    first = train_first(ta, 2, 1e-4)
+    r = train_second(first, ta, tb, 'replay', 2, 1e-4, per_class=2, share=0.5)
+    assert 0 <= r['a_after'] <= 1 and 0 <= r['b_accuracy'] <= 1
