@@ -26,9 +26,10 @@ from .text import TextTask
 from .protocol import call_difference
 
 # %% auto #0
-__all__ = ['FISHER_KINDS', 'CURES', 'head_module', 'body_params', 'new_head', 'PenaltyCallback', 'L2SP', 'fisher_diagonal', 'EWC',
-           'LwF', 'pad_cat', 'class_balanced_memory', 'Replay', 'pooled_features', 'probe_accuracy', 'stage_cka',
-           'top_of', 'TopTask', 'train_first', 'cure_callbacks', 'train_second', 'lr_on_validation', 'sequential_runs',
+__all__ = ['FISHER_KINDS', 'CURES', 'STRENGTH_PARAM', 'head_module', 'body_params', 'new_head', 'PenaltyCallback', 'L2SP',
+           'fisher_diagonal', 'EWC', 'LwF', 'pad_cat', 'class_balanced_memory', 'Replay', 'pooled_features',
+           'probe_accuracy', 'stage_cka', 'top_of', 'TopTask', 'train_first', 'cure_callbacks', 'train_second',
+           'lr_on_validation', 'stability_plasticity', 'strength_on_validation', 'sequential_runs',
            'forgetting_summary', 'l2sp', 'imagenet_model', 'lwf']
 
 # %% ../nbs/14_forgetting.ipynb #e789c9c8
@@ -319,7 +320,7 @@ def cure_callbacks(cure, first, task_a, seed=0, lam=None, fisher='empirical', n_
 
 # %% ../nbs/14_forgetting.ipynb #58fd4623
 def train_second(first, task_a, task_b, cure='none', steps=None, lr=1e-3, bn='frozen', **cure_opts) -> dict:
-    "Train `first`'s body with a new head on `task_b` under `cure`; A's accuracy before and after, B's accuracy, time."
+    "Train `first`'s body with a new head on `task_b` under `cure`; A's accuracy before and after (test; validation after too), B's, time."
     seed, steps = first['seed'], check_number('steps', steps if steps is not None else first['steps'], integer=True, min=1)
     t0 = time.perf_counter()
     cbs = cure_callbacks(cure, first, task_a, seed=seed, **cure_opts)
@@ -331,16 +332,29 @@ def train_second(first, task_a, task_b, cure='none', steps=None, lr=1e-3, bn='fr
     secs = time.perf_counter() - t0
     model = learn.model.cpu().eval()
     Xa, ya = pooled_features(model, task_a); Xb, yb = pooled_features(model, task_b)
-    after = float((first['head'](Xa).argmax(1) == ya).float().mean())
+    acc = lambda head, X, y: float((head(X).argmax(1) == y).float().mean())
+    after, a_valid = acc(first['head'], Xa, ya), acc(first['head'], *pooled_features(model, task_a, 'valid'))
     return dict(cure=cure, seed=seed, setting=', '.join(map(repr, cbs)) or 'plain fine-tuning', a_before=first['accuracy'], a_after=after,
-                forgetting=first['accuracy'] - after, b_accuracy=float((head_module(model)(Xb).argmax(1) == yb).float().mean()),
+                forgetting=first['accuracy'] - after, a_valid_after=a_valid, b_accuracy=acc(head_module(model), Xb, yb),
                 b_valid_accuracy=learn.history.rows[-1]['valid_accuracy'], steps=steps, lr=lr, seconds=secs, model=model)
 
 # %% ../nbs/14_forgetting.ipynb #09d7d4a2
 def lr_on_validation(run, rates, key='valid_accuracy'):
-    "The rate among `rates` whose `run(lr)` scores best on validation (`key`; the smaller rate on a tie), and each rate's score."
-    scores = {float(r): float(run(r)[key]) for r in rates}
+    "The rate among `rates` whose `run(lr)` scores best on validation (`key`, or a function of the result; the smaller rate on a tie), and each rate's score."
+    score = key if callable(key) else (lambda r: r[key])
+    scores = {float(r): float(score(run(r))) for r in rates}
     return max(scores, key=lambda r: (scores[r], -r)), scores
+
+def stability_plasticity(r) -> float:
+    "Mean of A's validation accuracy after B (stability) and B's validation accuracy (plasticity): what a cure's strength is chosen on."
+    return (r['a_valid_after'] + r['b_valid_accuracy']) / 2
+
+STRENGTH_PARAM = dict(l2sp='lam', ewc='lam', lwf='lam', replay='share')   # each cure's strength, as `cure_callbacks` names it
+
+def strength_on_validation(first, task_a, task_b, cure, values, steps, lr, **cure_opts):
+    "The strength of `cure` among `values` (replay: its `share`) with the best `stability_plasticity` on `first`'s seed, and each value's score."
+    k = STRENGTH_PARAM[cure]
+    return lr_on_validation(lambda v: train_second(first, task_a, task_b, cure, steps, lr, **{**cure_opts, k: v}), values, key=stability_plasticity)
 
 def _probes(model, label, seed, probe_tasks, Cs):
     return [dict(model=label, seed=seed, task=n, probe_accuracy=probe_accuracy(model, t, seed, Cs)) for n, t in probe_tasks.items()]
