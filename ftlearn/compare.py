@@ -141,7 +141,7 @@ def _record(cfg, r, seconds, peak, n_valid):
 def compare(task: Task, strategies=None, seeds=(0,), epochs=3, steps=None, lr=None, lr_grid=LR_GRID, wd=None, augment=False,
             out='ftlearn_runs', progress=True, raise_errors=False, shifts=None, class_map=None, **opts) -> pd.DataFrame:
     "Run `strategies` x `seeds` on `task` under one step budget (`lr='auto'`: rates chosen on validation); one row per run."
-    from .shift import shift_tasks, score_shifts   # `shifts`: extra test sets scored as `ood_<name>_*` columns (ftlearn.shift)
+    from ftlearn.shift import shift_tasks, score_shifts   # `shifts`: extra test sets scored as `ood_<name>_*` columns (ftlearn.shift)
     strategies, seeds = _strategies(strategies), _seeds(seeds)
     per = _split_opts(strategies, opts)
     steps = _budget(task, steps, epochs)

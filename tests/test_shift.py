@@ -102,3 +102,21 @@ def test_compare_scores_shifts_and_keys_the_cache(digits, tmp_path):
     with pytest.raises(ValueError, match='class_map'): compare(task, ['linear_probe'], out=tmp_path, progress=False, shifts=[letters])
     df = compare(task, ['linear_probe'], out=tmp_path, progress=False, shifts=[letters], class_map={'a': '0', 'b': '1'}, max_epochs=5, patience=2)
     assert 'ood_letters_accuracy' in df
+
+def test_cli_ood(tmp_path, capsys):
+    from ftlearn.cli import main
+    args = ['compare', '--data', 'mnist_subset', '--n-per-class', '5', '--size', '32', '--strategies', 'linear_probe', '--steps', '2',
+            '--probe-max-epochs', '5', '--probe-patience', '2', '--out', str(tmp_path)]
+    assert main(args + ['--ood', 'uci_digits,contrast:2']) == 0
+    out = capsys.readouterr().out
+    assert 'ood_uci_digits_accuracy' in out and 'ood_contrast2_accuracy' in out
+    assert main(args + ['--ood', 'fog:2']) == 2 and 'unknown shift' in capsys.readouterr().err
+    assert main(args + ['--ood', 'uci_digits', '--ood-map', 'a']) == 2 and '--ood-map' in capsys.readouterr().err
+
+def test_every_kind_of_trained_model_is_scored(digits, tmp_path):
+    "fastai's vision_learner model (fine_tune) and timm's (full_finetune) on a plain VisionTask."
+    from ftlearn.compare import compare
+    from ftlearn.tasks import VisionTask
+    task = VisionTask(load_data('mnist_subset', n_per_class=3, n_valid=20, n_test=30), size=32, bs=16)
+    df = compare(task, ['fine_tune', 'full_finetune'], steps=2, out=tmp_path, progress=False, shifts='blur:3')
+    assert df.ood_blur3_accuracy.between(0, 1).all() and df.ood_blur3_cka.between(-1e-6, 1 + 1e-6).all()
