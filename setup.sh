@@ -10,8 +10,8 @@ extra=""
 [ "${1:-}" = "--dev" ] && extra="[dev]"
 PYTHON=${PYTHON:-python3}
 
-# Real data sets that Debian ships (Fashion-MNIST, fortunes). Elsewhere the loaders fall back to downloading.
-debs="dataset-fashion-mnist fortunes"
+# Real data sets that Debian ships (Fashion-MNIST, fortunes, OpenCV's digits: a real digit-source shift for lesson 4). Elsewhere the loaders fall back to downloading.
+debs="dataset-fashion-mnist fortunes opencv-doc"
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   if ! dpkg -s $debs >/dev/null 2>&1; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $debs >/dev/null \

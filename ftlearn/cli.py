@@ -46,6 +46,9 @@ def _parser():
     c.add_argument('--probe-max-epochs', type=int, default=500, help='linear probe: at most this many epochs (a probe stopped here is reported as not converged)')
     c.add_argument('--top-k', type=int, default=None, help='top_k: how many of the top stage groups train (default 2); the frozen rest runs once, cached')
     c.add_argument('--augment', action='store_true', help='train with data augmentation')
+    c.add_argument('--ood', default=None, help='comma-separated shifted test sets to score every run on as well: data set names '
+                   '(e.g. uci_digits,opencv_digits) or corruptions of the test images kind:severity (gaussian_noise, blur, contrast, jpeg, rotate; 1-5)')
+    c.add_argument('--ood-map', default=None, help="class names of the shifted sets renamed to the task's: 'shift=task,...' (default: matched by name)")
     c.add_argument('--mode', choices=['small', 'full'], default=None, help='preset size (default: full on a GPU, small elsewhere)')
     c.add_argument('--out', default='ftlearn_runs', help='output folder (runs, results.csv, comparison.png)')
     sub.add_parser('info', help='list data sets and backbones found, and run one real prediction')
@@ -64,6 +67,13 @@ def _load(args, cfg):
     if p.is_dir(): return image_folder(p, **kw)
     if p.suffix == '.csv' and p.is_file(): return text_frame(p, **kw)
     return load_data(args.data, **kw)
+
+def _class_map(s):
+    "`--ood-map 'a=0,b=1'` as a dict (None when not given)."
+    if not s: return None
+    pairs = [p.split('=') for p in s.split(',') if p.strip()]
+    if any(len(p) != 2 or not p[0].strip() or not p[1].strip() for p in pairs): raise ValueError(f"--ood-map must be 'shift class=task class' pairs separated by commas, not {s!r}")
+    return {a.strip(): b.strip() for a, b in pairs}
 
 def _parse_seeds(s):
     parts = [p.strip() for p in str(s).split(',')]
@@ -112,9 +122,11 @@ def compare_main(args):
     takes = set().union(*(strategy_options(s) for s in _strategies(args.strategies)))
     opts = {k: v for k, v in dict(max_epochs=args.probe_max_epochs, patience=args.probe_patience, bn=args.bn, k=args.top_k).items()
             if v is not None and k in takes}
-    df = compare(task, args.strategies, seeds=seeds, epochs=cfg['epochs'], steps=args.steps, lr=args.lr, augment=args.augment, out=out, **opts)
+    df = compare(task, args.strategies, seeds=seeds, epochs=cfg['epochs'], steps=args.steps, lr=args.lr, augment=args.augment, out=out,
+                 shifts=args.ood, class_map=_class_map(args.ood_map), **opts)
     cols = [c for c in ['strategy', 'seed', 'accuracy', 'macro_f1', 'valid_accuracy', 'lr', 'steps', 'converged', 'still_improving', 'feature_cka',
                         'trainable_params', 'seconds', 'status'] if c in df]
+    cols[3:3] = [c for c in df if c.startswith('ood_') and c.endswith('_accuracy')]
     with pd.option_context('display.width', 160, 'display.max_columns', 20):
         print('\n' + df[cols].to_string(index=False, float_format=lambda x: f'{x:.4g}'))  # after the progress bar's line
         if len(seeds) > 1: print('\n' + summarize(df).to_string(float_format=lambda x: f'{x:.4g}'))

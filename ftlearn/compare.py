@@ -140,8 +140,9 @@ def _record(cfg, r, seconds, peak, n_valid):
                 notes=r.notes, history=r.history, status='ok')
 
 def compare(task: Task, strategies=None, seeds=(0,), epochs=3, steps=None, lr=None, lr_grid=LR_GRID, wd=None, augment=False,
-            out='ftlearn_runs', progress=True, raise_errors=False, **opts) -> pd.DataFrame:
+            out='ftlearn_runs', progress=True, raise_errors=False, shifts=None, class_map=None, **opts) -> pd.DataFrame:
     "Run `strategies` x `seeds` on `task` under one step budget (`lr='auto'`: rates chosen on validation); one row per run."
+    from ftlearn.shift import shift_tasks, score_shifts   # `shifts`: extra test sets scored as `ood_<name>_*` columns (ftlearn.shift)
     strategies, seeds = _strategies(strategies), _seeds(seeds)
     per = _split_opts(strategies, opts)
     steps = _budget(task, steps, epochs)
@@ -153,10 +154,12 @@ def compare(task: Task, strategies=None, seeds=(0,), epochs=3, steps=None, lr=No
     check_number('wd', wd, min=0, none_ok=True)
     if not isinstance(augment, (bool, np.bool_)): raise ValueError(f"augment must be True or False, not {augment!r}")
     out = _check_writable(out)
+    shifted = shift_tasks(task, shifts, class_map)
     sp = task.splits
     base = dict(data=sp.name, data_fingerprint=[sp.fingerprint(s) for s in ('train', 'valid', 'test')],
                 backbone=task.backbone, size=getattr(task, 'size', None), transform=task.transform_key(), bs=task.bs, budget_steps=steps, wd=wd, augment=augment,
                 opts=opts, n_train=len(sp.y_train), n_test=len(sp.y_test))
+    if shifted: base['shifts'] = {n: t.splits.fingerprint('test') for n, t in shifted.items()}
     tuned = lambda s: lr == 'auto' and s not in FROZEN_FEATURE
     total = sum(len(seeds) + (len(lr_grid) if tuned(s) else 0) for s in strategies)   # the first seed's run is read back after the grid
     bar = progress_bar(range(total)) if progress else None
@@ -177,7 +180,7 @@ def compare(task: Task, strategies=None, seeds=(0,), epochs=3, steps=None, lr=No
                 print(f"{s} (seed {seed}, lr {rate}) {'diverged' if diverged else 'failed'}: {e}")
                 rec = dict(strategy=s, seed=seed, status='diverged' if diverged else 'failed', error=str(e))
             else:
-                rec = _record(cfg, r, time.perf_counter() - t0, mem.peak, len(sp.y_valid))
+                rec = dict(_record(cfg, r, time.perf_counter() - t0, mem.peak, len(sp.y_valid)), **score_shifts(r, shifted))
                 atomic_write(path, json.dumps(rec, indent=1, default=float))
         done[0] += 1
         if bar is not None: bar.update(done[0])
