@@ -120,3 +120,16 @@ def test_every_kind_of_trained_model_is_scored(digits, tmp_path):
     task = VisionTask(load_data('mnist_subset', n_per_class=3, n_valid=20, n_test=30), size=32, bs=16)
     df = compare(task, ['fine_tune', 'full_finetune'], steps=2, out=tmp_path, progress=False, shifts='blur:3')
     assert df.ood_blur3_accuracy.between(0, 1).all() and df.ood_blur3_cka.between(-1e-6, 1 + 1e-6).all()
+
+def test_text_shift_tokenises_its_own_test_texts():
+    from ftlearn.data import text_frame
+    from ftlearn.tasks import make_task
+    df = pd.DataFrame(dict(text=[f'a fine film number {i}' if i % 2 else f'a dull film number {i}' for i in range(60)],
+                           label=['good' if i % 2 else 'bad' for i in range(60)]))
+    task = make_task(text_frame(df, valid_pct=.25, test_pct=.25), 'all-MiniLM-L6-v2', max_len=16)
+    task.ids('test')
+    other = ShiftSet('reviews', 'text', ['good', 'bad'], np.array(['great acting', 'boring plot', 'loved it'], dtype=object), np.array([0, 1, 0]))
+    t = shifted_task(task, other)
+    assert len(t.ids('test')) == 3 and len(task.ids('test')) == len(task.splits.y_test)
+    assert t.splits.y_test.tolist() == [task.splits.classes.index('good'), task.splits.classes.index('bad'), task.splits.classes.index('good')]
+    with pytest.raises(ValueError, match='holds images'): shifted_task(task, load_shift('uci_digits', n_test=20))
