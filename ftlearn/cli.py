@@ -12,7 +12,7 @@ import numpy as np, pandas as pd
 from .core import *
 
 # %% auto #0
-__all__ = ['PRESETS', 'preset', 'compare_main', 'info_main', 'main']
+__all__ = ['PRESETS', 'preset', 'compare_main', 'predict_main', 'info_main', 'main']
 
 # %% ../nbs/07_cli.ipynb #9d3ae8d2
 PRESETS = {
@@ -48,6 +48,12 @@ def _parser():
     c.add_argument('--augment', action='store_true', help='train with data augmentation')
     c.add_argument('--mode', choices=['small', 'full'], default=None, help='preset size (default: full on a GPU, small elsewhere)')
     c.add_argument('--out', default='ftlearn_runs', help='output folder (runs, results.csv, comparison.png)')
+    c.add_argument('--keep', choices=['best', 'all'], default=None, help="save trained models: 'best' (by validation accuracy) in OUT/best, 'all' in OUT/models/ too")
+    pr = sub.add_parser('predict', help='classify new images or texts with a model kept by `compare --keep`')
+    pr.add_argument('model', help='a kept model folder, e.g. ftlearn_runs/best')
+    pr.add_argument('paths', nargs='+', help='image files or folders (image model); CSV or .txt files (text model)')
+    pr.add_argument('--text-col', default='text', help='the CSV column holding the texts')
+    pr.add_argument('--out', default=None, help='write a CSV (with every class probability) here instead of printing')
     sub.add_parser('info', help='list data sets and backbones found, and run one real prediction')
     return p
 
@@ -112,7 +118,7 @@ def compare_main(args):
     takes = set().union(*(strategy_options(s) for s in _strategies(args.strategies)))
     opts = {k: v for k, v in dict(max_epochs=args.probe_max_epochs, patience=args.probe_patience, bn=args.bn, k=args.top_k).items()
             if v is not None and k in takes}
-    df = compare(task, args.strategies, seeds=seeds, epochs=cfg['epochs'], steps=args.steps, lr=args.lr, augment=args.augment, out=out, **opts)
+    df = compare(task, args.strategies, seeds=seeds, epochs=cfg['epochs'], steps=args.steps, lr=args.lr, augment=args.augment, out=out, keep=args.keep, **opts)
     cols = [c for c in ['strategy', 'seed', 'accuracy', 'macro_f1', 'valid_accuracy', 'lr', 'steps', 'converged', 'still_improving', 'feature_cka',
                         'trainable_params', 'seconds', 'status'] if c in df]
     with pd.option_context('display.width', 160, 'display.max_columns', 20):
@@ -124,6 +130,18 @@ def compare_main(args):
         plot_comparison(df, title=f"{splits.name} via {task.backbone} ({cfg['mode']} mode, {device_name()})", fname=out/'comparison.png')
         wrote.append(out/'comparison.png')
     print(f"\nwrote {' and '.join(map(str, wrote))} ({time.perf_counter()-t0:.0f} s)")
+    if df.attrs.get('best_model'): print(f"kept the best model (by validation accuracy) in {df.attrs['best_model']}; use it: ftlearn predict {df.attrs['best_model']} IMAGES_OR_CSV")
+    return df
+
+def predict_main(args):
+    "Run `ftlearn predict`: print (or write with --out) the class and its probability for each item."
+    from ftlearn.deploy import predict
+    df = predict(args.model, args.paths, text_col=args.text_col)
+    if args.out:
+        atomic_write(args.out, df.to_csv(index=False)); print(f"wrote {len(df)} predictions to {args.out}")
+    else:
+        with pd.option_context('display.width', 160, 'display.max_colwidth', 70, 'display.max_rows', None):
+            print(df[['item', 'prediction', 'probability']].to_string(index=False, float_format=lambda x: f'{x:.3f}'))
     return df
 
 # %% ../nbs/07_cli.ipynb #01e473e5
@@ -158,6 +176,7 @@ def main(argv=None):
             if len(bad):
                 runs = '; '.join(f"{r.strategy} seed {r.seed}: {r.status} ({str(r.get('error', ''))[:160]})" for _, r in bad.iterrows())
                 print(f"ftlearn: {len(bad)} of {len(df)} runs did not finish: {runs}", file=sys.stderr); return 1
+        elif args.cmd == 'predict': predict_main(args)
         elif args.cmd == 'info': info_main(args)
         else: _parser().print_help()
     except (ValueError, OSError) as e:

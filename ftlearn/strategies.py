@@ -61,6 +61,7 @@ class RunResult:
     late_gain: float = float('nan')  # validation accuracy gained over the last quarter of the steps
     feature_cka: float = float('nan')  # linear CKA of tuned vs pretrained pooled test features (1: unchanged)
     weight_change: list = field(default_factory=list)  # per stage: ||w - w0|| / ||w0||
+    model: object = field(default=None, repr=False, compare=False)  # the trained network or head (CPU); not part of the record
     @property
     def accuracy(self): return float((self.probs.argmax(1) == self.y).mean())
 
@@ -201,7 +202,7 @@ def _finish(learn, task, name, seed, steps, lr, notes='', trainable=None, pretra
     return RunResult(name, seed, probs.float().numpy(), y.numpy(), trainable if trainable is not None else n_params(learn.model, True),
                      n_params(learn.model), round(steps / n_batches, 2), rows, learn.precision, notes, steps=steps, lr=lr,
                      valid_accuracy=rows[-1]['valid_accuracy'] if rows else float('nan'), late_gain=_late_gain(rows),
-                     feature_cka=cka, weight_change=change)
+                     feature_cka=cka, weight_change=change, model=learn.model)
 
 def _check_epochs(epochs, name='epochs'): return check_number(name, epochs, integer=True, min=1)
 
@@ -238,7 +239,7 @@ def feature_extraction(task: Task, steps=None, epochs=1, lr=None, wd=None, augme
     grid = ', '.join(f'C={c}: {a:.3f}' for c, (a, _) in fits.items())
     return RunResult('feature_extraction', seed, _sk_probs(pipe, Xte.numpy()), yte.numpy(), head, n_params(task.feature_model()) + head, 0,
                      notes=f'{classifier} on standardised features, C={best} chosen on validation ({grid})',
-                     valid_accuracy=va, converged=converged, feature_cka=1.0)
+                     valid_accuracy=va, converged=converged, feature_cka=1.0, model=pipe)
 
 # %% ../nbs/05_strategies.ipynb #189bf0f0
 def _feature_dls(task, seed, bs=256):
@@ -280,7 +281,7 @@ def linear_probe(task: Task, steps=None, epochs=3, lr=None, wd=None, augment=Fal
     return RunResult('linear_probe', seed, probs, yte.numpy(), head, n_params(task.feature_model()) + head, learn.best_epoch,
                      learn.history.rows, notes=f'best of {len(learn.history.rows)} epochs on cached features',
                      lr=_lr(task, 'linear_probe', lr), valid_accuracy=best[-1]['valid_accuracy'] if best else float('nan'),
-                     converged=learn.converged, feature_cka=1.0)
+                     converged=learn.converged, feature_cka=1.0, model=learn.model)
 
 # %% ../nbs/05_strategies.ipynb #4f8b7ebb
 def _timm_weights(task):
