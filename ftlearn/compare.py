@@ -19,7 +19,7 @@ from .strategies import *
 from .strategies import _budget, _lr, _suggest, _register_all
 from .protocol import BN_MODES
 from .protocol import call_difference
-from .deploy import ModelKeeper
+from .deploy import ModelKeeper, save_probs
 
 # %% auto #0
 __all__ = ['STRATEGY_ORDER', 'DEFAULT_STRATEGIES', 'FROZEN_FEATURE', 'LR_GRID', 'OPTION_CHECKS', 'score', 'PeakMemory',
@@ -167,7 +167,7 @@ def compare(task: Task, strategies=None, seeds=(0,), epochs=3, steps=None, lr=No
         cfg = dict(base, strategy=s, seed=seed, lr=rate)
         path = _run_path(out, cfg)
         rec, keys[path.stem] = _load_run(path), (s, seed, rate)
-        if rec is None or need_model or keeper.missing(path):
+        if rec is None or need_model or keeper.missing(path) or not path.with_suffix('.npz').exists():
             t0 = time.perf_counter()
             try:
                 with PeakMemory(task.device) as mem:
@@ -180,6 +180,7 @@ def compare(task: Task, strategies=None, seeds=(0,), epochs=3, steps=None, lr=No
             else:
                 rec = dict(_record(cfg, r, time.perf_counter() - t0, mem.peak, len(sp.y_valid)), run=path.stem)
                 keeper.add(r, rec)
+                save_probs(path, r.probs, r.y, sp.classes)   # beside the record, for re-scoring without retraining
                 atomic_write(path, json.dumps(rec, indent=1, default=float))
         done[0] += 1
         if bar is not None: bar.update(done[0])

@@ -102,3 +102,31 @@ def test_cli_predict_errors_are_short(image_task, tmp_path, capsys, args, msg):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith('ftlearn: error:') and msg in err and 'Traceback' not in err
+
+def test_compare_keeps_probs_and_best_model(image_task, tmp_path):
+    from ftlearn.compare import compare, load_results, score
+    from ftlearn.deploy import load_probs
+    df = compare(image_task, ['feature_extraction', 'linear_probe'], seeds=[0, 1], out=tmp_path, progress=False, keep='best')
+    best = df.loc[df.valid_accuracy.idxmax()]
+    assert load_model(tmp_path/'best').info['run'] == best.run
+    for _, row in load_results(tmp_path).iterrows():
+        d = load_probs(row, tmp_path)
+        assert score(d['probs'], d['y']) == pytest.approx({k: row[k] for k in ('accuracy', 'macro_f1', 'roc_auc')})
+    again = compare(image_task, ['feature_extraction', 'linear_probe'], seeds=[0, 1], out=tmp_path, progress=False, keep='all')
+    assert sorted(p.name for p in (tmp_path/'models').iterdir()) == sorted(again.run)
+
+def test_interpret_a_text_run(text_task, tmp_path, capsys):
+    from ftlearn.compare import compare
+    from ftlearn.deploy import interpret, show_mistakes
+    df = compare(text_task, ['feature_extraction'], out=tmp_path, progress=False)
+    e = interpret(df.iloc[0], text_task.splits, tmp_path)
+    cm = e['confusion'].values
+    assert cm.sum() == 16 and np.trace(cm) / 16 == pytest.approx(df.accuracy[0])
+    np.testing.assert_allclose(e['confusion_normalised'].values.sum(1), 1)
+    assert (e['per_class'].support.values == cm.sum(1)).all()
+    m = e['mistakes']
+    assert len(m) == min(9, 16 - np.trace(cm)) and (m.probability.diff().dropna() <= 0).all()
+    assert list(m.text) == [text_task.splits.x_test[i] for i in m.index]
+    show_mistakes(m, text_task.splits)
+    assert len(capsys.readouterr().out.strip().splitlines()) == len(m)
+    assert (tmp_path/'runs'/f'{df.run[0]}.per_class.csv').exists()
