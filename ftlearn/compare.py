@@ -78,7 +78,8 @@ def _check_writable(out):
 STRATEGY_ORDER = ['feature_extraction', 'linear_probe', 'fine_tune', 'full_finetune', 'gradual_unfreeze', 'lp_ft', 'top_k', 'scratch',
                   'lora', 'bitfit', 'ia3']   # the last three: parameter-efficient (ftlearn.peft_ft)
 DEFAULT_STRATEGIES = ['feature_extraction', 'linear_probe', 'full_finetune']
-FROZEN_FEATURE = ('feature_extraction', 'linear_probe')   # trained to convergence on cached features, no step budget
+FROZEN_FEATURE = ('feature_extraction', 'linear_probe',   # trained to convergence on cached features, no step budget
+                  'tfidf_logreg', 'pixel_logreg')         # the classical baselines (ftlearn.baselines): the same, on raw inputs
 LR_GRID = (1/3, 1, 3)
 
 def _strategies(strategies):

@@ -387,7 +387,7 @@ def _suggest(word, choices):
 
 # Library modules that register more strategies with `@strategy` when imported; imported on first use (they
 # import this module, so it cannot import them at load time), which lets `compare` and the CLI know every strategy.
-STRATEGY_MODULES = ['ftlearn.prefix', 'ftlearn.peft_ft']
+STRATEGY_MODULES = ['ftlearn.prefix', 'ftlearn.peft_ft', 'ftlearn.baselines']
 
 def _register_all():
     "Import the modules in `STRATEGY_MODULES`, which register their strategies."

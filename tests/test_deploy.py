@@ -130,3 +130,22 @@ def test_interpret_a_text_run(text_task, tmp_path, capsys):
     show_mistakes(m, text_task.splits)
     assert len(capsys.readouterr().out.strip().splitlines()) == len(m)
     assert (tmp_path/'runs'/f'{df.run[0]}.per_class.csv').exists()
+
+@pytest.mark.parametrize('name,kind', [('pixel_logreg', 'image'), ('tfidf_logreg', 'text')])
+def test_baselines_run_through_compare_and_keep(image_task, text_task, tmp_path, name, kind):
+    from ftlearn.compare import compare
+    task = image_task if kind == 'image' else text_task
+    df = compare(task, [name], seeds=[0, 1], out=tmp_path, progress=False, keep='best')
+    assert (df.status == 'ok').all() and (df.steps == 0).all() and df.lr.isna().all()   # no budget, no rate grid
+    assert 'chosen on validation' in df.notes[0]
+    m = load_model(tmp_path/'best')
+    from ftlearn.deploy import load_probs
+    best = df.loc[df.valid_accuracy.idxmax()]
+    np.testing.assert_allclose(m.probs(task.splits.x_test), load_probs(best, tmp_path)['probs'], atol=1e-5)
+    other = image_task if kind == 'text' else text_task
+    with pytest.raises(ValueError, match=f"{name} needs"): compare(other, [name], out=tmp_path/'x', progress=False)
+
+def test_cli_runs_baselines(tmp_path, capsys):
+    data = _folder(tmp_path/'digits')
+    assert main(['compare', '--data', str(data), '--strategies', 'pixel_logreg', '--size', '32', '--out', str(tmp_path/'o')]) == 0
+    assert 'pixel_logreg' in capsys.readouterr().out
