@@ -1,4 +1,4 @@
-"""`ftlearn compare`: the main job from a terminal; `ftlearn info`: what is installed and one real prediction.
+"""`ftlearn compare`: the main job from a terminal; `ftlearn predict`: a kept model on new files; `ftlearn info`: what is installed and one real prediction.
 
 Docs: https://ftlearn.github.io/ftlearn/cli.html.md"""
 

@@ -149,3 +149,14 @@ def test_cli_runs_baselines(tmp_path, capsys):
     data = _folder(tmp_path/'digits')
     assert main(['compare', '--data', str(data), '--strategies', 'pixel_logreg', '--size', '32', '--out', str(tmp_path/'o')]) == 0
     assert 'pixel_logreg' in capsys.readouterr().out
+
+def test_cli_predict_on_a_text_model(text_task, tmp_path, capsys):
+    r = run_strategy('feature_extraction', text_task)
+    save_model(r, text_task, tmp_path/'m')
+    pd.DataFrame(dict(text=list(text_task.splits.x_test[:3]))).to_csv(tmp_path/'new.csv', index=False)
+    assert main(['predict', str(tmp_path/'m'), str(tmp_path/'new.csv'), '--out', str(tmp_path/'p.csv')]) == 0
+    p = pd.read_csv(tmp_path/'p.csv')
+    assert list(p.item) == ['new.csv:2', 'new.csv:3', 'new.csv:4']
+    np.testing.assert_allclose(p[text_task.splits.classes].values, r.probs[:3], atol=1e-5)
+    assert main(['predict', str(tmp_path/'m'), str(tmp_path/'m'/MODEL_FILE)]) == 2
+    assert 'not a .csv or .txt file' in capsys.readouterr().err
