@@ -21,7 +21,7 @@ def text_task(tmp_path_factory):
     rt = load_data('rotten_tomatoes', n_per_class=8, n_valid=12, n_test=16)
     return make_task(rt, 'all-MiniLM-L6-v2', max_len=32, bs=8, cache=FeatureCache(tmp_path_factory.mktemp('features')))
 
-@pytest.mark.parametrize('name,opts,fmt', [('full_finetune', {}, 'timm'), ('fine_tune', {}, 'fastai_timm'), ('scratch', {}, 'timm'),
+@pytest.mark.parametrize('name,opts,fmt', [('full_finetune', {}, 'timm'), ('fine_tune', {}, 'fastai_timm'), ('scratch', {}, 'timm'), ('top_k', {}, 'timm'),
                                            ('linear_probe', {}, 'frozen_linear'), ('feature_extraction', {}, 'frozen_sklearn'),
                                            ('feature_extraction', dict(classifier='svm'), 'frozen_sklearn')])
 def test_saved_image_model_equals_in_memory(image_task, tmp_path, name, opts, fmt):
@@ -106,13 +106,13 @@ def test_cli_predict_errors_are_short(image_task, tmp_path, capsys, args, msg):
 def test_compare_keeps_probs_and_best_model(image_task, tmp_path):
     from ftlearn.compare import compare, load_results, score
     from ftlearn.deploy import load_probs
-    df = compare(image_task, ['feature_extraction', 'linear_probe'], seeds=[0, 1], out=tmp_path, progress=False, keep='best')
+    df = compare(image_task, ['feature_extraction', 'linear_probe'], seeds=[0, 1], out=tmp_path, progress=False, keep='best', max_epochs=20)
     best = df.loc[df.valid_accuracy.idxmax()]
     assert load_model(tmp_path/'best').info['run'] == best.run
     for _, row in load_results(tmp_path).iterrows():
         d = load_probs(row, tmp_path)
         assert score(d['probs'], d['y']) == pytest.approx({k: row[k] for k in ('accuracy', 'macro_f1', 'roc_auc')})
-    again = compare(image_task, ['feature_extraction', 'linear_probe'], seeds=[0, 1], out=tmp_path, progress=False, keep='all')
+    again = compare(image_task, ['feature_extraction', 'linear_probe'], seeds=[0, 1], out=tmp_path, progress=False, keep='all', max_epochs=20)
     assert sorted(p.name for p in (tmp_path/'models').iterdir()) == sorted(again.run)
 
 def test_interpret_a_text_run(text_task, tmp_path, capsys):
