@@ -14,7 +14,7 @@ def task(tmp_path_factory):
     rt = load_data('rotten_tomatoes', n_per_class=8, n_valid=12, n_test=16)
     return make_task(rt, 'all-MiniLM-L6-v2', max_len=32, bs=8, cache=FeatureCache(tmp_path_factory.mktemp('features')))
 
-@pytest.mark.parametrize('name', list(STRATEGIES))
+@pytest.mark.parametrize('name', [s for s in STRATEGIES if s != 'pixel_logreg'])   # the pixel baseline is for images only
 def test_every_strategy_runs_on_text(task, name):
     r = run_strategy(name, task, steps=8, seed=0)   # gradual unfreezing needs one step per stage (8 groups)
     assert r.probs.shape == (16, 2) and np.allclose(r.probs.sum(1), 1, atol=1e-4)
