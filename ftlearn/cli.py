@@ -1,4 +1,4 @@
-"""`ftlearn compare`: the main job from a terminal; `ftlearn info`: what is installed and one real prediction.
+"""`ftlearn compare`: the main job from a terminal; `ftlearn predict`: a kept model on new files; `ftlearn info`: what is installed and one real prediction.
 
 Docs: https://ftlearn.github.io/ftlearn/cli.html.md"""
 
@@ -12,7 +12,7 @@ import numpy as np, pandas as pd
 from .core import *
 
 # %% auto #0
-__all__ = ['PRESETS', 'preset', 'compare_main', 'info_main', 'main']
+__all__ = ['PRESETS', 'preset', 'compare_main', 'predict_main', 'info_main', 'main']
 
 # %% ../nbs/07_cli.ipynb #9d3ae8d2
 PRESETS = {
@@ -34,7 +34,9 @@ def _parser():
     c.add_argument('--data', default='fashion_mnist', help='data set name (see `ftlearn info`), an image folder or a CSV of texts')
     c.add_argument('--backbone', default=None, help='backbone name (default: efficientnet_lite0 for images, all-MiniLM-L6-v2 for text)')
     c.add_argument('--strategies', default='default', help="comma-separated names, 'default' or 'all'")
-    c.add_argument('--seeds', default='0', help='comma-separated seeds, e.g. 0,1,2')
+    c.add_argument('--seeds', default='0', help='comma-separated training seeds, e.g. 0,1,2 (initialisation, batch order); the splits stay those of --data-seed')
+    c.add_argument('--data-seed', type=int, default=0, help='seed of the train/valid/test split and subsampling (default 0): change it to see how much the split matters')
+    c.add_argument('--skip-bad', action='store_true', help='image folder: leave out unreadable images (counted) instead of stopping at the list of them')
     c.add_argument('--frac', type=float, default=None, help='fraction of the training set to use')
     c.add_argument('--n-per-class', type=int, default=None, help='training examples per class')
     c.add_argument('--size', type=int, default=None, help='image size in pixels')
@@ -45,12 +47,21 @@ def _parser():
     c.add_argument('--probe-patience', type=int, default=15, help='linear probe: stop after this many epochs without a better validation loss')
     c.add_argument('--probe-max-epochs', type=int, default=500, help='linear probe: at most this many epochs (a probe stopped here is reported as not converged)')
     c.add_argument('--top-k', type=int, default=None, help='top_k: how many of the top stage groups train (default 2); the frozen rest runs once, cached')
+    c.add_argument('--option', action='append', default=[], metavar='NAME=VALUE',
+                   help='any other strategy option, repeatable: e.g. --option probe_lr=3e-3 --option classifier=svm --option discriminative=true '
+                        '--option C=1 --option pixels=8 (passed to the strategies that take it; an option none takes is an error)')
     c.add_argument('--augment', action='store_true', help='train with data augmentation')
     c.add_argument('--ood', default=None, help='comma-separated shifted test sets to score every run on as well: data set names '
                    '(e.g. uci_digits,opencv_digits) or corruptions of the test images kind:severity (gaussian_noise, blur, contrast, jpeg, rotate; 1-5)')
     c.add_argument('--ood-map', default=None, help="class names of the shifted sets renamed to the task's: 'shift=task,...' (default: matched by name)")
     c.add_argument('--mode', choices=['small', 'full'], default=None, help='preset size (default: full on a GPU, small elsewhere)')
     c.add_argument('--out', default='ftlearn_runs', help='output folder (runs, results.csv, comparison.png)')
+    c.add_argument('--keep', choices=['best', 'all'], default=None, help="save trained models: 'best' (by validation accuracy) in OUT/best, 'all' in OUT/models/ too")
+    pr = sub.add_parser('predict', help='classify new images or texts with a model kept by `compare --keep`')
+    pr.add_argument('model', help='a kept model folder, e.g. ftlearn_runs/best')
+    pr.add_argument('paths', nargs='+', help='image files or folders (image model); CSV or .txt files (text model)')
+    pr.add_argument('--text-col', default='text', help='the CSV column holding the texts')
+    pr.add_argument('--out', default=None, help='write a CSV (with every class probability) here instead of printing')
     sub.add_parser('info', help='list data sets and backbones found, and run one real prediction')
     return p
 
@@ -61,10 +72,10 @@ def _lr_arg(s):
 
 def _load(args, cfg):
     from ftlearn.data import load_data, image_folder, text_frame
-    kw = dict(n_per_class=cfg['n_per_class'], frac=args.frac, n_valid=cfg['n_valid'], n_test=cfg['n_test'])
+    kw = dict(n_per_class=cfg['n_per_class'], frac=args.frac, n_valid=cfg['n_valid'], n_test=cfg['n_test'], seed=args.data_seed)
     if args.frac is not None: kw['n_per_class'] = None
     p = Path(args.data)
-    if p.is_dir(): return image_folder(p, **kw)
+    if p.is_dir(): return image_folder(p, skip_bad=args.skip_bad, **kw)
     if p.suffix == '.csv' and p.is_file(): return text_frame(p, **kw)
     return load_data(args.data, **kw)
 
@@ -74,6 +85,18 @@ def _class_map(s):
     pairs = [p.split('=') for p in s.split(',') if p.strip()]
     if any(len(p) != 2 or not p[0].strip() or not p[1].strip() for p in pairs): raise ValueError(f"--ood-map must be 'shift class=task class' pairs separated by commas, not {s!r}")
     return {a.strip(): b.strip() for a, b in pairs}
+
+def _parse_options(items) -> dict:
+    "`--option NAME=VALUE` pairs as a dict; VALUE read as JSON (numbers, true/false, null, [1, 2]) when it is, else as text."
+    import json
+    out = {}
+    for it in items:
+        name, eq, value = it.partition('=')
+        if not eq or not name.strip(): raise ValueError(f"--option wants NAME=VALUE, e.g. --option probe_lr=3e-3; got {it!r}")
+        try: v = json.loads(value)
+        except ValueError: v = {'true': True, 'false': False, 'none': None}.get(value.strip().lower(), value)
+        out[name.strip()] = tuple(v) if isinstance(v, list) else v
+    return out
 
 def _parse_seeds(s):
     parts = [p.strip() for p in str(s).split(',')]
@@ -90,9 +113,10 @@ def _check_args(args):
                         ('--frac', args.frac, dict(min=0, max=1, min_open=True)),
                         ('--probe-patience', args.probe_patience, dict(integer=True, min=1)),
                         ('--probe-max-epochs', args.probe_max_epochs, dict(integer=True, min=1)),
-                        ('--top-k', args.top_k, dict(integer=True, min=0))]:
+                        ('--top-k', args.top_k, dict(integer=True, min=0)), ('--data-seed', args.data_seed, dict(integer=True, min=0))]:
         check_number(name, v, none_ok=True, **kw)
     if not isinstance(args.lr, str): check_number('--lr', args.lr, min=0, none_ok=True)
+    _parse_options(args.option)
 
 def _check_out(out):
     "Fail before training when the results cannot be written (a file where the folder should be, a folder where a file should be)."
@@ -122,8 +146,9 @@ def compare_main(args):
     takes = set().union(*(strategy_options(s) for s in _strategies(args.strategies)))
     opts = {k: v for k, v in dict(max_epochs=args.probe_max_epochs, patience=args.probe_patience, bn=args.bn, k=args.top_k).items()
             if v is not None and k in takes}
+    opts.update(_parse_options(args.option))
     df = compare(task, args.strategies, seeds=seeds, epochs=cfg['epochs'], steps=args.steps, lr=args.lr, augment=args.augment, out=out,
-                 shifts=args.ood, class_map=_class_map(args.ood_map), **opts)
+                 shifts=args.ood, class_map=_class_map(args.ood_map), keep=args.keep, **opts)
     cols = [c for c in ['strategy', 'seed', 'accuracy', 'macro_f1', 'valid_accuracy', 'lr', 'steps', 'converged', 'still_improving', 'feature_cka',
                         'trainable_params', 'seconds', 'status'] if c in df]
     cols[3:3] = [c for c in df if c.startswith('ood_') and c.endswith('_accuracy')]
@@ -136,6 +161,18 @@ def compare_main(args):
         plot_comparison(df, title=f"{splits.name} via {task.backbone} ({cfg['mode']} mode, {device_name()})", fname=out/'comparison.png')
         wrote.append(out/'comparison.png')
     print(f"\nwrote {' and '.join(map(str, wrote))} ({time.perf_counter()-t0:.0f} s)")
+    if df.attrs.get('best_model'): print(f"kept the best model (by validation accuracy) in {df.attrs['best_model']}; use it: ftlearn predict {df.attrs['best_model']} IMAGES_OR_CSV")
+    return df
+
+def predict_main(args):
+    "Run `ftlearn predict`: print (or write with --out) the class and its probability for each item."
+    from ftlearn.deploy import predict
+    df = predict(args.model, args.paths, text_col=args.text_col)
+    if args.out:
+        atomic_write(args.out, df.to_csv(index=False)); print(f"wrote {len(df)} predictions to {args.out}")
+    else:
+        with pd.option_context('display.width', 160, 'display.max_colwidth', 70, 'display.max_rows', None):
+            print(df[['item', 'prediction', 'probability']].to_string(index=False, float_format=lambda x: f'{x:.3f}'))
     return df
 
 # %% ../nbs/07_cli.ipynb #01e473e5
@@ -160,9 +197,18 @@ def info_main(args=None):
     return top.indices.tolist()
 
 # %% ../nbs/07_cli.ipynb #6f838aa5
+class _Terminated(KeyboardInterrupt):
+    "SIGTERM (a scheduler or `kill` stopping the job), handled like Ctrl-C."
+
+def _on_sigterm(signum, frame): raise _Terminated()
+
 def main(argv=None):
     "Entry point of the `ftlearn` command."
+    import signal, threading, warnings
     args = _parser().parse_args(argv)
+    old = signal.signal(signal.SIGTERM, _on_sigterm) if threading.current_thread() is threading.main_thread() else None
+    quiet = warnings.catch_warnings(); quiet.__enter__()   # warnings as one line each, without the source line
+    warnings.showwarning = lambda msg, *a, **k: print(f'ftlearn: warning: {msg}', file=sys.stderr)
     try:
         if args.cmd == 'compare':
             df = compare_main(args)
@@ -170,14 +216,19 @@ def main(argv=None):
             if len(bad):
                 runs = '; '.join(f"{r.strategy} seed {r.seed}: {r.status} ({str(r.get('error', ''))[:160]})" for _, r in bad.iterrows())
                 print(f"ftlearn: {len(bad)} of {len(df)} runs did not finish: {runs}", file=sys.stderr); return 1
+        elif args.cmd == 'predict': predict_main(args)
         elif args.cmd == 'info': info_main(args)
         else: _parser().print_help()
     except (ValueError, OSError) as e:
         print(f"ftlearn: error: {e}", file=sys.stderr); return 2
-    except KeyboardInterrupt:
-        print("ftlearn: interrupted; finished runs are saved and will be skipped next time", file=sys.stderr); return 130
+    except KeyboardInterrupt as e:
+        print(f"ftlearn: {'terminated' if isinstance(e, _Terminated) else 'interrupted'}; finished runs are saved and will be skipped next time",
+              file=sys.stderr); return 143 if isinstance(e, _Terminated) else 130
     except Exception as e:
         if os.environ.get('FTLEARN_DEBUG'): raise
         print(f"ftlearn: internal error ({type(e).__name__}: {e}); this is a bug in ftlearn, not in your input. "
               "Rerun with FTLEARN_DEBUG=1 for the traceback.", file=sys.stderr); return 1
+    finally:
+        quiet.__exit__(None, None, None)
+        if old is not None: signal.signal(signal.SIGTERM, old)
     return 0

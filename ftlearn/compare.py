@@ -19,6 +19,7 @@ from .strategies import *
 from .strategies import _budget, _lr, _suggest, _register_all
 from .protocol import BN_MODES
 from .protocol import call_difference
+from .deploy import ModelKeeper, save_probs
 
 # %% auto #0
 __all__ = ['STRATEGY_ORDER', 'DEFAULT_STRATEGIES', 'FROZEN_FEATURE', 'LR_GRID', 'OPTION_CHECKS', 'score', 'PeakMemory',
@@ -77,7 +78,8 @@ def _check_writable(out):
 STRATEGY_ORDER = ['feature_extraction', 'linear_probe', 'fine_tune', 'full_finetune', 'gradual_unfreeze', 'lp_ft', 'top_k', 'scratch',
                   'lora', 'bitfit', 'ia3', 'l2sp', 'lwf']   # lora-ia3: parameter-efficient (ftlearn.peft_ft); l2sp, lwf: cures (ftlearn.forgetting)
 DEFAULT_STRATEGIES = ['feature_extraction', 'linear_probe', 'full_finetune']
-FROZEN_FEATURE = ('feature_extraction', 'linear_probe')   # trained to convergence on cached features, no step budget
+FROZEN_FEATURE = ('feature_extraction', 'linear_probe',   # trained to convergence on cached features, no step budget
+                  'tfidf_logreg', 'pixel_logreg')         # the classical baselines (ftlearn.baselines): the same, on raw inputs
 LR_GRID = (1/3, 1, 3)
 
 def _strategies(strategies):
@@ -140,8 +142,8 @@ def _record(cfg, r, seconds, peak, n_valid):
                 notes=r.notes, history=r.history, status='ok')
 
 def compare(task: Task, strategies=None, seeds=(0,), epochs=3, steps=None, lr=None, lr_grid=LR_GRID, wd=None, augment=False,
-            out='ftlearn_runs', progress=True, raise_errors=False, shifts=None, class_map=None, **opts) -> pd.DataFrame:
-    "Run `strategies` x `seeds` on `task` under one step budget (`lr='auto'`: rates chosen on validation); one row per run."
+            out='ftlearn_runs', progress=True, raise_errors=False, shifts=None, class_map=None, keep=None, **opts) -> pd.DataFrame:
+    "Run `strategies` x `seeds` on `task` under one step budget (`lr='auto'`: rates chosen on validation); one row per run; `keep`: save models ('best' by validation, or 'all')."
     from ftlearn.shift import shift_tasks, score_shifts   # `shifts`: extra test sets scored as `ood_<name>_*` columns (ftlearn.shift)
     strategies, seeds = _strategies(strategies), _seeds(seeds)
     per = _split_opts(strategies, opts)
@@ -155,6 +157,7 @@ def compare(task: Task, strategies=None, seeds=(0,), epochs=3, steps=None, lr=No
     if not isinstance(augment, (bool, np.bool_)): raise ValueError(f"augment must be True or False, not {augment!r}")
     out = _check_writable(out)
     shifted = shift_tasks(task, shifts, class_map)
+    keeper, keys = ModelKeeper(keep, task, out), {}   # ftlearn.deploy: saves the models asked for
     sp = task.splits
     base = dict(data=sp.name, data_fingerprint=[sp.fingerprint(s) for s in ('train', 'valid', 'test')],
                 backbone=task.backbone, size=getattr(task, 'size', None), transform=task.transform_key(), bs=task.bs, budget_steps=steps, wd=wd, augment=augment,
@@ -165,11 +168,11 @@ def compare(task: Task, strategies=None, seeds=(0,), epochs=3, steps=None, lr=No
     bar = progress_bar(range(total)) if progress else None
     if bar is not None: bar.update(0)
     done = [0]
-    def run(s, seed, rate):
+    def run(s, seed, rate, need_model=False):
         cfg = dict(base, strategy=s, seed=seed, lr=rate)
         path = _run_path(out, cfg)
-        rec = _load_run(path)
-        if rec is None:
+        rec, keys[path.stem] = _load_run(path), (s, seed, rate)
+        if rec is None or need_model or keeper.missing(path) or not path.with_suffix('.npz').exists():
             t0 = time.perf_counter()
             try:
                 with PeakMemory(task.device) as mem:
@@ -180,11 +183,13 @@ def compare(task: Task, strategies=None, seeds=(0,), epochs=3, steps=None, lr=No
                 print(f"{s} (seed {seed}, lr {rate}) {'diverged' if diverged else 'failed'}: {e}")
                 rec = dict(strategy=s, seed=seed, status='diverged' if diverged else 'failed', error=str(e))
             else:
-                rec = dict(_record(cfg, r, time.perf_counter() - t0, mem.peak, len(sp.y_valid)), **score_shifts(r, shifted))
+                rec = dict(_record(cfg, r, time.perf_counter() - t0, mem.peak, len(sp.y_valid)), run=path.stem, **score_shifts(r, shifted))
+                keeper.add(r, rec)
+                save_probs(path, r.probs, r.y, sp.classes)   # beside the record, for re-scoring without retraining
                 atomic_write(path, json.dumps(rec, indent=1, default=float))
         done[0] += 1
         if bar is not None: bar.update(done[0])
-        return rec
+        return dict(rec, run=path.stem)
     rows = []
     for s in strategies:
         rate, grid, source = (None if lr == 'auto' else lr), None, 'given' if lr not in (None, 'auto') else 'default'
@@ -201,7 +206,10 @@ def compare(task: Task, strategies=None, seeds=(0,), epochs=3, steps=None, lr=No
             rec = dict(run(s, seed, rate), lr_source=source)
             if grid: rec.update(lr_grid=grid, lr_at_edge=rate in (rates[0], rates[-1]) and len(rates) > 1)
             rows.append(rec)
-    return results_frame(rows)
+    best = keeper.finish(rows, lambda stem: run(*keys[stem], need_model=True))
+    df = results_frame(rows)
+    if best is not None: df.attrs['best_model'] = str(best)
+    return df
 
 def results_frame(rows) -> pd.DataFrame:
     "The comparison table from run records: one row per run, the useful columns first."
@@ -212,7 +220,7 @@ def results_frame(rows) -> pd.DataFrame:
 
 def load_results(out='ftlearn_runs') -> pd.DataFrame:
     "All runs saved under `out`, as a table."
-    return results_frame([r for p in sorted(Path(out, 'runs').glob('*.json')) if (r := _load_run(p))])
+    return results_frame([dict(r, run=p.stem) for p in sorted(Path(out, 'runs').glob('*.json')) if (r := _load_run(p))])
 
 def _ok(df): return df[df['status'] == 'ok'] if 'status' in df else df
 

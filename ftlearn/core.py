@@ -61,6 +61,11 @@ def device_name() -> str:
     return f"cpu ({os.cpu_count()} cores)"
 
 # %% ../nbs/00_core.ipynb #650c1204
+def _umask() -> int:
+    "The process's umask (read by setting it and putting it back)."
+    m = os.umask(0o022); os.umask(m)
+    return m
+
 def atomic_write(path, data: bytes | str):
     "Write `data` to `path` atomically (temp file + rename), creating parent folders."
     path = Path(path)
@@ -72,6 +77,7 @@ def atomic_write(path, data: bytes | str):
     except OSError as e: raise ValueError(f"folder {path.parent} is not writable: {e}") from None
     try:
         with os.fdopen(fd, 'wb') as f: f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes the file private (0600); give it the user's usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp): os.unlink(tmp)

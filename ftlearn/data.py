@@ -65,11 +65,12 @@ def _take(y, n, rng):
     return np.argsort(keys, kind='stable')[:n]
 
 def _per_class(y, n, rng, what='train', classes=None):
-    out = []
+    out, few = [], []
     for c in np.unique(y):
         idx = np.flatnonzero(y == c)
-        if n > len(idx): warnings.warn(f"{what}: class {classes[c] if classes else c!r} has only {len(idx)} examples (< {n} asked); taking all of them")
+        if n > len(idx): few.append(f"{classes[c] if classes else c!r} has only {len(idx)} examples" if not few else f"{classes[c] if classes else c!r} {len(idx)}")
         out.append(rng.permutation(idx)[:n])
+    if few: warnings.warn(f"{what}: {len(few)} class(es) have fewer than the {n} examples asked, so all of theirs are taken: {', '.join(few)}")
     return np.sort(np.concatenate(out))
 
 def _split_off(y, frac, rng):
@@ -361,8 +362,8 @@ def _read_image(f, size):
         raise ValueError(f"image {f} is too large to read safely ({e}); if you trust the file, raise PIL.Image.MAX_IMAGE_PIXELS") from None
     except Exception as e: raise ValueError(f"cannot read image {f}: {type(e).__name__}: {e}") from None
 
-def _image_files(d):
-    "Image files under class folder `d`, nested folders included (hidden ones skipped, symlink loops cut)."
+def _image_files(d, other=None):
+    "Image files under class folder `d`, nested folders included (hidden ones skipped, symlink loops cut); other files are appended to `other`."
     out, seen = [], set()
     for root, dirs, files in os.walk(d, followlinks=True):
         r = Path(root).resolve()
@@ -370,9 +371,22 @@ def _image_files(d):
         seen.add(r)
         dirs[:] = sorted(x for x in dirs if not x.startswith('.'))
         out += [Path(root)/f for f in files if not f.startswith('.') and Path(f).suffix.lower() in _IMG_EXT]
+        if other is not None: other += [Path(root)/f for f in files if not f.startswith('.') and Path(f).suffix.lower() not in _IMG_EXT]
     return sorted(out)
 
-def _read_folder(path, size, classes=None):
+def _read_images(files, size, skip_bad=False):
+    "Read every file; report every unreadable one at once (file and reason), or with `skip_bad` leave them out and say how many."
+    xs, bad = {}, []
+    for f in files:
+        try: xs[f] = _read_image(f, size)
+        except ValueError as e: bad.append(str(e))
+    if bad and not skip_bad:
+        raise ValueError(f"{len(bad)} of {len(files)} image file(s) cannot be read:\n  " + '\n  '.join(bad) +
+                         "\nfix or remove them, or skip them with skip_bad=True (ftlearn compare --skip-bad)")
+    if bad: warnings.warn(f"skipped {len(bad)} unreadable image file(s) of {len(files)} (e.g. {bad[0]})")
+    return xs
+
+def _read_folder(path, size, classes=None, skip_bad=False):
     dirs = sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith('.'))
     loose = sorted(f.name for f in path.iterdir() if f.is_file() and f.suffix.lower() in _IMG_EXT)
     if not dirs: raise ValueError(f"{path} has no class sub-folders (one folder of images per class)" +
@@ -382,10 +396,10 @@ def _read_folder(path, size, classes=None):
     else:
         unknown = [d.name for d in dirs if d.name not in classes]
         if unknown: raise ValueError(f"{path} has class folder(s) {unknown} that the training folder lacks; its classes are {classes}")
-    owner, files = {}, {}
+    owner, files, other = {}, {}, []
     for d in dirs:
         files[d.name] = []
-        for f in _image_files(d):
+        for f in _image_files(d, other):
             r = f.resolve()
             if r in owner and owner[r][0] != d.name:
                 raise ValueError(f"the same image file is in class folders {owner[r][0]!r} and {d.name!r} ({owner[r][1]} and {f}; "
@@ -393,12 +407,16 @@ def _read_folder(path, size, classes=None):
             if r in owner: warnings.warn(f"{f} is the same file as {owner[r][1]}; counting it once"); continue
             owner[r] = (d.name, f); files[d.name].append(f)
         if not files[d.name]: raise ValueError(f"class folder {d} has no images ({', '.join(sorted(_IMG_EXT))})")
-    xs = [_read_image(f, size) for d in dirs for f in files[d.name]]
-    ys = [classes.index(d.name) for d in dirs for f in files[d.name]]
+    if other: warnings.warn(f"{path}: ignored {len(other)} file(s) that are not images by their extension (e.g. {other[0].name})")
+    read = _read_images([f for d in dirs for f in files[d.name]], size, skip_bad)
+    empty = [d.name for d in dirs if not any(f in read for f in files[d.name])]
+    if empty: raise ValueError(f"class folder(s) {empty} in {path} have no readable images left")
+    xs = [read[f] for d in dirs for f in files[d.name] if f in read]
+    ys = [classes.index(d.name) for d in dirs for f in files[d.name] if f in read]
     return np.stack(xs), np.array(ys), classes, set(owner)
 
-def image_folder(path, size=128, valid_pct=0.2, test_pct=0.2, seed=0, **subsample_kw) -> DataSplits:
-    "`DataSplits` from a folder of class sub-folders (or `train/` and `test/` folders of class sub-folders)."
+def image_folder(path, size=128, valid_pct=0.2, test_pct=0.2, seed=0, skip_bad=False, **subsample_kw) -> DataSplits:
+    "`DataSplits` from a folder of class sub-folders (or `train/` and `test/` folders of class sub-folders); `skip_bad`: leave out unreadable images."
     size = _check_int('size', size, 1, 4096, hint=' (pixels per side)')
     _check_subsample_kw('image_folder', subsample_kw)
     _check_split_args(valid_pct=valid_pct, test_pct=test_pct, seed=seed, **subsample_kw)
@@ -409,14 +427,14 @@ def image_folder(path, size=128, valid_pct=0.2, test_pct=0.2, seed=0, **subsampl
     if train.is_dir() and any(d.is_dir() for d in train.iterdir()):
         other = sorted(d.name for d in path.iterdir() if d.is_dir() and d.name not in ('train', 'test') and not d.name.startswith('.'))
         if other: warnings.warn(f"{path}: folder(s) {other} beside train/ are ignored (the validation split is carved from train/)")
-        x, y, classes, seen = _read_folder(train, size)
+        x, y, classes, seen = _read_folder(train, size, skip_bad=skip_bad)
         xt = yt = None
         if (path/'test').is_dir():
-            xt, yt, _, seen_test = _read_folder(path/'test', size, classes)
+            xt, yt, _, seen_test = _read_folder(path/'test', size, classes, skip_bad)
             if seen & seen_test: raise ValueError(f"{len(seen & seen_test)} image file(s) are in both {train} and {path/'test'} "
                                                   f"(e.g. {min(seen & seen_test)}): a test accuracy on training images means nothing")
     else:
-        (x, y, classes, _), xt, yt = _read_folder(path, size), None, None
+        (x, y, classes, _), xt, yt = _read_folder(path, size, skip_bad=skip_bad), None, None
     return make_splits(path.name, 'image', classes, x, y, xt, yt, f'image folder {path}', valid_pct=valid_pct,
                        test_pct=test_pct, seed=seed, **subsample_kw)
 

@@ -206,7 +206,7 @@ def _finish_cached(learn, task, steps, lr, seed, notes):
     rows = learn.history.rows
     return RunResult('top_k', seed, probs, y.numpy(), n_params(suffix, True), n_params(model), round(steps / len(learn.dls.train), 2),
                      rows, learn.precision, notes, steps=steps, lr=lr, valid_accuracy=rows[-1]['valid_accuracy'] if rows else float('nan'),
-                     late_gain=_late_gain(rows), feature_cka=cka, weight_change=change)
+                     late_gain=_late_gain(rows), feature_cka=cka, weight_change=change, model=model.cpu())
 
 @strategy
 def top_k(task: Task, steps=None, epochs=3, lr=None, wd=None, augment=False, seed=0, bn='frozen', k=2, cache=True):

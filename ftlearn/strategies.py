@@ -61,7 +61,7 @@ class RunResult:
     late_gain: float = float('nan')  # validation accuracy gained over the last quarter of the steps
     feature_cka: float = float('nan')  # linear CKA of tuned vs pretrained pooled test features (1: unchanged)
     weight_change: list = field(default_factory=list)  # per stage: ||w - w0|| / ||w0||
-    model: object = field(default=None, repr=False)  # the trained model on CPU (frozen-feature strategies: the classifier on features), for more test sets
+    model: object = field(default=None, repr=False, compare=False)  # the trained model on CPU (frozen-feature strategies: the classifier on features); not part of the record
     @property
     def accuracy(self): return float((self.probs.argmax(1) == self.y).mean())
 
@@ -387,7 +387,7 @@ def _suggest(word, choices):
 
 # Library modules that register more strategies with `@strategy` when imported; imported on first use (they
 # import this module, so it cannot import them at load time), which lets `compare` and the CLI know every strategy.
-STRATEGY_MODULES = ['ftlearn.prefix', 'ftlearn.peft_ft', 'ftlearn.forgetting']
+STRATEGY_MODULES = ['ftlearn.prefix', 'ftlearn.peft_ft', 'ftlearn.forgetting', 'ftlearn.baselines']
 
 def _register_all():
     "Import the modules in `STRATEGY_MODULES`, which register their strategies."
