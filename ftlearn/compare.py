@@ -22,8 +22,9 @@ from .protocol import call_difference
 from .deploy import ModelKeeper, save_probs
 
 # %% auto #0
-__all__ = ['STRATEGY_ORDER', 'DEFAULT_STRATEGIES', 'FROZEN_FEATURE', 'LR_GRID', 'OPTION_CHECKS', 'score', 'PeakMemory',
-           'improving', 'compare', 'results_frame', 'load_results', 'summarize', 'plot_comparison', 'plot_mechanisms']
+__all__ = ['STRATEGY_ORDER', 'DEFAULT_STRATEGIES', 'FROZEN_FEATURE', 'LR_GRID', 'ONLY_FOR', 'OPTION_CHECKS', 'score',
+           'PeakMemory', 'improving', 'compare', 'results_frame', 'load_results', 'summarize', 'plot_comparison',
+           'plot_mechanisms']
 
 # %% ../nbs/06_compare.ipynb #2e7e0002
 def score(probs: np.ndarray, y: np.ndarray) -> dict:
@@ -82,10 +83,12 @@ FROZEN_FEATURE = ('feature_extraction', 'linear_probe',   # trained to convergen
                   'tfidf_logreg', 'pixel_logreg')         # the classical baselines (ftlearn.baselines): the same, on raw inputs
 LR_GRID = (1/3, 1, 3)
 
-def _strategies(strategies):
+ONLY_FOR = dict(lwf='image', pixel_logreg='image', tfidf_logreg='text')   # strategies for one kind of data; 'all' leaves the others out
+
+def _strategies(strategies, kind=None):
     _register_all()
     if strategies in (None, 'default'): return list(DEFAULT_STRATEGIES)
-    if strategies == 'all': return list(STRATEGY_ORDER)
+    if strategies == 'all': return [s for s in STRATEGY_ORDER if ONLY_FOR.get(s, kind) == kind]
     if isinstance(strategies, str): strategies = [s.strip() for s in strategies.split(',') if s.strip()]
     bad = [s for s in strategies if s not in STRATEGIES]
     if bad: raise ValueError(f"unknown strategies {bad}; choose from {', '.join(STRATEGIES)} (or 'all')")
@@ -145,7 +148,7 @@ def compare(task: Task, strategies=None, seeds=(0,), epochs=3, steps=None, lr=No
             out='ftlearn_runs', progress=True, raise_errors=False, shifts=None, class_map=None, keep=None, **opts) -> pd.DataFrame:
     "Run `strategies` x `seeds` on `task` under one step budget (`lr='auto'`: rates chosen on validation); one row per run; `keep`: save models ('best' by validation, or 'all')."
     from ftlearn.shift import shift_tasks, score_shifts   # `shifts`: extra test sets scored as `ood_<name>_*` columns (ftlearn.shift)
-    strategies, seeds = _strategies(strategies), _seeds(seeds)
+    strategies, seeds = _strategies(strategies, task.splits.kind), _seeds(seeds)
     per = _split_opts(strategies, opts)
     steps = _budget(task, steps, epochs)
     if isinstance(lr, str) and lr != 'auto': raise ValueError(f"lr must be 'auto', None or a number, not {lr!r}")
@@ -239,7 +242,7 @@ def summarize(df: pd.DataFrame, by='strategy') -> pd.DataFrame:
     return g
 
 # %% ../nbs/06_compare.ipynb #7b2e1385
-_PALETTE = list(plt.cm.tab10.colors) + list(plt.cm.Dark2.colors)[:3]   # 13 distinct colours, tab10's first
+_PALETTE = list(plt.cm.tab10.colors) + list(plt.cm.Dark2.colors)   # 18 distinct colours, tab10's first
 
 def _order(names): return sorted(names, key=lambda s: STRATEGY_ORDER.index(s) if s in STRATEGY_ORDER else 99)
 
