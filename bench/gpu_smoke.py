@@ -34,9 +34,9 @@ try:   # distribution shift (ftlearn.shift): OOD columns and WiSE-FT, on the dev
     shifts = ['uci_digits', 'gaussian_noise:3']
     for s in ['linear_probe', 'full_finetune', 'lp_ft', 'top_k', 'lora']:
         attempt('ood', s, lambda: float(compare(task, [s], seeds=(0,), steps=a.steps, out='/tmp/gpu_smoke_ood', progress=False,
-                                                 raise_errors=True, shifts=shifts)['ood_gaussian_noise:3_accuracy'].iloc[0]))
+                                                 raise_errors=True, shifts=shifts)['ood_gaussian_noise3_accuracy'].iloc[0]))
     attempt('ood', 'wise_ft', lambda: float(wise_ft(task, seed=0, steps=a.steps, lr=1e-3, alphas=(0., .5, 1.), shifts=shifts)[0]
-                                            .query("bn == 'recomputed'")['ood_gaussian_noise:3_accuracy'].iloc[1]))
+                                            .query("bn == 'recomputed'")['ood_gaussian_noise3_accuracy'].iloc[1]))
 except ImportError: pass
 ta = TopTask(load_data('mnist_subset', n_per_class=20, n_valid=100, n_test=200), size=a.size, n_top=2, bs=32)
 tb = TopTask(load_data('uci_digits', n_per_class=20, n_valid=100, n_test=200), size=a.size, n_top=2, bs=32)
