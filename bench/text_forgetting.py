@@ -2,7 +2,7 @@
 each cure of `ftlearn.forgetting`; A's test accuracy through A's own head before and after B (task-incremental).
 Same protocol as lesson 5: one step budget, A's and B's peak rates chosen on validation (seed 0, plain fine-tuning),
 fixed cure strengths, >= 3 seeds, differences called only beyond the seeds' spread.
-Writes bench/results/text_forgetting.csv (runs) and .txt (summary). Usage: python bench/text_forgetting.py [--steps 40]
+Writes bench/results/text_forgetting.csv (runs) and .txt (summary). Usage: python bench/text_forgetting.py [--steps 30 --n-per-class 16 --bs 8]
 """
 import argparse, os, time, warnings
 import pandas as pd
@@ -12,8 +12,8 @@ from ftlearn.tasks import make_task
 from ftlearn.forgetting import train_first, train_second, lr_on_validation, forgetting_summary, CURES
 
 ap = argparse.ArgumentParser()
-ap.add_argument('--steps', type=int, default=40); ap.add_argument('--n-per-class', type=int, default=32)
-ap.add_argument('--seeds', default='0,1,2'); ap.add_argument('--bs', type=int, default=16)
+ap.add_argument('--steps', type=int, default=30); ap.add_argument('--n-per-class', type=int, default=16)
+ap.add_argument('--seeds', default='0,1,2'); ap.add_argument('--bs', type=int, default=8)
 ap.add_argument('--out', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results', 'text_forgetting'))
 a = ap.parse_args()
 warnings.filterwarnings('ignore')
@@ -21,7 +21,7 @@ seeds = [int(s) for s in a.seeds.split(',')]
 t0 = time.perf_counter()
 ta = make_task(load_data('fortunes', n_per_class=a.n_per_class, n_valid=80, n_test=200), 'minilm', bs=a.bs)
 tb = make_task(load_data('rotten_tomatoes', n_per_class=a.n_per_class, n_valid=80, n_test=200), 'minilm', bs=a.bs)
-RATES = (3e-5, 1e-4, 3e-4)
+RATES = (1e-4, 3e-4, 1e-3)
 lr_a, sa = lr_on_validation(lambda r: train_first(ta, a.steps, r, seed=0), RATES)
 first0 = train_first(ta, a.steps, lr_a, seed=0)
 lr_b, sb = lr_on_validation(lambda r: train_second(first0, ta, tb, 'none', a.steps, r), RATES, key='b_valid_accuracy')
