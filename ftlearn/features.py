@@ -6,7 +6,7 @@ Docs: https://ftlearn.github.io/ftlearn/features.html.md"""
 
 # %% ../nbs/03_features.ipynb #3e0ad28c
 from __future__ import annotations
-import io, hashlib, warnings
+import io, hashlib, random, warnings
 from pathlib import Path
 import numpy as np, torch
 from torch import nn
@@ -14,7 +14,7 @@ from fastprogress.fastprogress import progress_bar
 from .core import *
 
 # %% auto #0
-__all__ = ['extract_features', 'model_fingerprint', 'FeatureCache']
+__all__ = ['extract_features', 'model_fingerprint', 'random_state_kept', 'FeatureCache']
 
 # %% ../nbs/03_features.ipynb #345fd8d4
 def _to(x, device):
@@ -48,6 +48,16 @@ def model_fingerprint(model: nn.Module) -> str:
 def _checksum(X, y) -> str:
     return hashlib.sha1(X.contiguous().numpy().tobytes() + y.contiguous().numpy().tobytes()).hexdigest()
 
+class random_state_kept:
+    "Context manager: the random states of Python, numpy and torch (CPU and the current GPU) are as they were on exit."
+    def __enter__(self):
+        self.states = (random.getstate(), np.random.get_state(), torch.get_rng_state(),
+                       torch.cuda.get_rng_state() if torch.cuda.is_available() and torch.cuda.is_initialized() else None)
+    def __exit__(self, *exc):
+        py, npy, cpu, gpu = self.states
+        random.setstate(py); np.random.set_state(npy); torch.set_rng_state(cpu)
+        if gpu is not None: torch.cuda.set_rng_state(gpu)
+
 class FeatureCache:
     "Feature tensors on disk, keyed by everything that determines them; corrupt entries are rebuilt."
     def __init__(self, folder=None): self.folder = Path(folder) if folder else cache_dir('features')
@@ -71,10 +81,10 @@ class FeatureCache:
         return atomic_write(self.path(key), buf.getvalue())
 
     def get(self, key, compute):
-        "Return cached features for `key`, or `compute()` them, store and return them."
+        "Return cached features for `key`, or `compute()` them, store and return them; either way the random state is left alone."
         hit = self.load(key)
         if hit is not None: return hit
-        X, y = compute()
+        with random_state_kept(): X, y = compute()   # loaders draw seeds: a cold cache must not change what trains next
         self.save(key, X, y)
         return X, y
 

@@ -167,3 +167,14 @@ def test_replay_on_text_token_batches():
     first = train_first(ta, 2, 1e-4)
     r = train_second(first, ta, tb, 'replay', 2, 1e-4, per_class=2, share=0.5)
     assert 0 <= r['a_after'] <= 1 and 0 <= r['b_accuracy'] <= 1
+
+def test_a_cold_feature_cache_trains_the_same_as_a_warm_one(tmp_path):
+    "Computing cached activations draws loader seeds; the first run on a cold cache must still equal the runs after it."
+    from ftlearn.data import load_data
+    from ftlearn.features import FeatureCache
+    cache = FeatureCache(tmp_path/'features')
+    ta = TopTask(load_data('fashion_mnist', n_per_class=2, n_valid=10, n_test=10), size=32, n_top=1, bs=10, cache=cache)
+    tb = TopTask(load_data('uci_digits', n_per_class=2, n_valid=10, n_test=10), size=32, n_top=1, bs=10, cache=cache)
+    first = train_first(ta, steps=4, lr=1e-3)
+    cold, warm = train_second(first, ta, tb, steps=4), train_second(first, ta, tb, steps=4)   # tb's activations: computed, then read
+    for a, b in zip(cold['model'].parameters(), warm['model'].parameters()): assert torch.equal(a, b)
