@@ -6,15 +6,16 @@ Docs: https://ftlearn.github.io/ftlearn/features.html.md"""
 
 # %% ../nbs/03_features.ipynb #3e0ad28c
 from __future__ import annotations
-import io, hashlib, random, warnings
+import io, hashlib, warnings
 from pathlib import Path
 import numpy as np, torch
 from torch import nn
+from fastai.torch_core import get_random_states, set_random_states
 from fastprogress.fastprogress import progress_bar
 from .core import *
 
 # %% auto #0
-__all__ = ['extract_features', 'model_fingerprint', 'random_state_kept', 'FeatureCache']
+__all__ = ['extract_features', 'model_fingerprint', 'FeatureCache']
 
 # %% ../nbs/03_features.ipynb #345fd8d4
 def _to(x, device):
@@ -48,16 +49,6 @@ def model_fingerprint(model: nn.Module) -> str:
 def _checksum(X, y) -> str:
     return hashlib.sha1(X.contiguous().numpy().tobytes() + y.contiguous().numpy().tobytes()).hexdigest()
 
-class random_state_kept:
-    "Context manager: the random states of Python, numpy and torch (CPU and the current GPU) are as they were on exit."
-    def __enter__(self):
-        self.states = (random.getstate(), np.random.get_state(), torch.get_rng_state(),
-                       torch.cuda.get_rng_state() if torch.cuda.is_available() and torch.cuda.is_initialized() else None)
-    def __exit__(self, *exc):
-        py, npy, cpu, gpu = self.states
-        random.setstate(py); np.random.set_state(npy); torch.set_rng_state(cpu)
-        if gpu is not None: torch.cuda.set_rng_state(gpu)
-
 class FeatureCache:
     "Feature tensors on disk, keyed by everything that determines them; corrupt entries are rebuilt."
     def __init__(self, folder=None): self.folder = Path(folder) if folder else cache_dir('features')
@@ -84,7 +75,9 @@ class FeatureCache:
         "Return cached features for `key`, or `compute()` them, store and return them; either way the random state is left alone."
         hit = self.load(key)
         if hit is not None: return hit
-        with random_state_kept(): X, y = compute()   # loaders draw seeds: a cold cache must not change what trains next
+        states = get_random_states()   # loaders draw seeds: a cold cache must not change what trains next
+        try: X, y = compute()
+        finally: set_random_states(**states)
         self.save(key, X, y)
         return X, y
 
