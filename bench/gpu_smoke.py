@@ -6,10 +6,11 @@ Usage: python bench/gpu_smoke.py [--out bench/results/gpu_smoke.csv] [--steps 20
 import argparse, time, traceback, warnings
 import pandas as pd, torch
 from ftlearn.core import device_name
-from ftlearn.data import load_data
-from ftlearn.tasks import make_task
-from ftlearn.compare import compare, STRATEGY_ORDER
-from ftlearn.forgetting import TopTask, train_first, train_second, CURES
+from ftlearn.data.datasets import load_data
+from ftlearn.tasks.core import make_task
+from ftlearn.compare import compare
+from ftlearn.strategies.all import strategy_order
+from ftlearn.studies.forgetting import TopTask, train_first, train_second, CURES
 
 ap = argparse.ArgumentParser()
 ap.add_argument('--out', default='bench/results/gpu_smoke.csv'); ap.add_argument('--steps', type=int, default=20)
@@ -26,11 +27,11 @@ def attempt(kind, name, f):
 
 sp = load_data('mnist_subset', n_per_class=20, n_valid=100, n_test=200)
 task = make_task(sp, 'efficientnet_lite0', size=a.size, bs=32)
-for s in STRATEGY_ORDER:
+for s in strategy_order():
     attempt('strategy', s, lambda: float(compare(task, [s], seeds=(0,), steps=a.steps, out=f'/tmp/gpu_smoke_runs',
                                                progress=False, raise_errors=True)['accuracy'].iloc[0]))
-try:   # distribution shift (ftlearn.shift): OOD columns and WiSE-FT, on the device
-    from ftlearn.shift import wise_ft
+try:   # distribution shift (ftlearn.ood, ftlearn.studies.wise_ft): OOD columns and WiSE-FT, on the device
+    from ftlearn.studies.wise_ft import wise_ft
     shifts = ['uci_digits', 'gaussian_noise:3']
     for s in ['linear_probe', 'full_finetune', 'lp_ft', 'top_k', 'lora']:
         attempt('ood', s, lambda: float(compare(task, [s], seeds=(0,), steps=a.steps, out='/tmp/gpu_smoke_ood', progress=False,

@@ -16,10 +16,10 @@ from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from fastai.torch_core import set_seed
 from ftlearn.core import device_name
-from ftlearn.data import load_data
-from ftlearn.features import FeatureCache
-from ftlearn.tasks import make_task
-from ftlearn.strategies import train_probe
+from ftlearn.data.datasets import load_data
+from ftlearn.models.features import FeatureCache
+from ftlearn.tasks.core import make_task
+from ftlearn.strategies.frozen import train_probe
 
 ap = argparse.ArgumentParser()
 ap.add_argument('--n-per-class', type=int, default=100); ap.add_argument('--size', type=int, default=96)

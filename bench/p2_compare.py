@@ -5,10 +5,10 @@ Usage: python bench/p2_compare.py [--n-per-class 100 --size 96 --epochs 3] [--st
 """
 import argparse, json, os, sys, tempfile, time
 from ftlearn.core import device_name
-from ftlearn.data import load_data
-from ftlearn.features import FeatureCache
-from ftlearn.tasks import make_task
-from ftlearn.strategies import run_strategy
+from ftlearn.data.datasets import load_data
+from ftlearn.models.features import FeatureCache
+from ftlearn.tasks.core import make_task
+from ftlearn.strategies.all import run_strategy
 from ftlearn.compare import compare, _strategies
 
 ap = argparse.ArgumentParser()

@@ -13,9 +13,9 @@ from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from ftlearn.core import device_name
-from ftlearn.data import load_data
-from ftlearn.tasks import make_task
-from ftlearn.strategies import _learner, _quiet
+from ftlearn.data.datasets import load_data
+from ftlearn.tasks.core import make_task
+from ftlearn.strategies.core import make_learner, quiet_learner
 
 ap = argparse.ArgumentParser()
 ap.add_argument('--size', type=int, default=224); ap.add_argument('--bs', type=int, default=128)
@@ -50,8 +50,8 @@ def images_per_s(learn):
     learn.fit_one_cycle(1, 1e-3)
     return a.n_batches * a.bs / t.seconds
 
-ours = _learner(task, task.model(), 'full_finetune', 0, False, None)            # what full_finetune trains with
-fp32 = _quiet(Learner(task.dls(seed=0), task.model(), loss_func=CrossEntropyLossFlat(), metrics=accuracy, splitter=task.splitter))
+ours = make_learner(task, task.model(), 'full_finetune', 0, False, None)            # what full_finetune trains with
+fp32 = quiet_learner(Learner(task.dls(seed=0), task.model(), loss_func=CrossEntropyLossFlat(), metrics=accuracy, splitter=task.splitter))
 res['precision_ftlearn'] = ours.precision
 res['images_per_s'] = {'fastai fp32 default': round(images_per_s(fp32), 1), f'ftlearn {ours.precision}': round(images_per_s(ours), 1)}
 v = list(res['images_per_s'].values()); res['speedup'] = round(v[1] / v[0], 2)

@@ -4,7 +4,7 @@ For each cut (the bottom `cut` of EfficientNet-Lite0's 9 stage groups frozen; cu
 sides start from the same weights and seed, draw the same batches and take the same optimiser steps with the same
 one-cycle schedule (`fit_steps`); the frozen part's BatchNorm is in eval mode on both sides (`bn='frozen'`,
 `train_bn=False`). The reference is fastai training the whole model with `freeze_to(cut)`; the cached side trains
-only the suffix (`ftlearn.prefix.prefix_learner`). The two sides are timed interleaved, A B B A, per cut; the
+only the suffix (`ftlearn.strategies.top_k.prefix_learner`). The two sides are timed interleaved, A B B A, per cut; the
 activations are extracted before (their cost is reported separately, each cut computed from the previous cut's).
 Then the whole freeze-depth curve (every k, one seed, fresh cache so extraction counts) is timed against two full
 fine-tuning runs (one before, one after the curve).
@@ -14,12 +14,14 @@ import argparse, os, sys, tempfile, time, datetime, subprocess
 import numpy as np, torch
 from fastai.torch_core import set_seed
 from ftlearn.core import device_name
-from ftlearn.data import load_data
-from ftlearn.features import FeatureCache
-from ftlearn.tasks import make_task
-from ftlearn.protocol import fit_steps
-from ftlearn.strategies import run_strategy, n_params
-from ftlearn.prefix import prefix_learner, frozen_learner, prefix_activations, n_groups, split_model, freeze_depth
+from ftlearn.data.datasets import load_data
+from ftlearn.models.features import FeatureCache
+from ftlearn.tasks.core import make_task
+from ftlearn.callback.budget import fit_steps
+from ftlearn.strategies.all import run_strategy
+from ftlearn.strategies.core import n_params
+from ftlearn.strategies.top_k import prefix_learner, frozen_learner, prefix_activations, n_groups, split_model
+from ftlearn.studies.freeze_depth import freeze_depth
 
 ap = argparse.ArgumentParser()
 ap.add_argument('--n-per-class', type=int, default=100); ap.add_argument('--size', type=int, default=96)

@@ -1,5 +1,5 @@
 """Sequential tasks on text: fine-tune all-MiniLM-L6-v2 on A (fortune topics), then on B (Rotten Tomatoes fresh/rotten), with
-each cure of `ftlearn.forgetting`; A's test accuracy through A's own head before and after B (task-incremental).
+each cure of `ftlearn.callback.regularise`; A's test accuracy through A's own head before and after B (task-incremental).
 Same protocol as lesson 5: one step budget, A's and B's peak rates chosen on validation (seed 0, plain fine-tuning),
 fixed cure strengths, >= 3 seeds, differences called only beyond the seeds' spread.
 Writes bench/results/text_forgetting.csv (runs) and .txt (summary). Usage: python bench/text_forgetting.py [--steps 30 --n-per-class 16 --bs 8]
@@ -7,9 +7,9 @@ Writes bench/results/text_forgetting.csv (runs) and .txt (summary). Usage: pytho
 import argparse, os, time, warnings
 import pandas as pd
 from ftlearn.core import device_name
-from ftlearn.data import load_data
-from ftlearn.tasks import make_task
-from ftlearn.forgetting import train_first, train_second, lr_on_validation, forgetting_summary, CURES
+from ftlearn.data.datasets import load_data
+from ftlearn.tasks.core import make_task
+from ftlearn.studies.forgetting import train_first, train_second, lr_on_validation, forgetting_summary, CURES
 
 ap = argparse.ArgumentParser()
 ap.add_argument('--steps', type=int, default=30); ap.add_argument('--n-per-class', type=int, default=16)

@@ -1,3 +1,9 @@
+"""Learn fine-tuning by measuring it: a Jupyter-first transfer-learning toolkit on fastai
+
+Modules:
+
+- `ftlearn.all`: `from ftlearn.all import *`: the public names of the whole library, as fastai's `all.py` gives its own."""
+
 __version__ = "0.0.1"
 
 import warnings as _warnings

@@ -8,7 +8,6 @@ Docs: https://ftlearn.github.io/ftlearn/core.html.md"""
 from __future__ import annotations
 import os, json, tempfile, hashlib
 from pathlib import Path
-import torch
 
 # %% auto #0
 __all__ = ['cache_dir', 'course_out', 'run_mode', 'is_small', 'offline', 'default_device', 'device_name', 'atomic_write',
@@ -39,6 +38,7 @@ def run_mode() -> str:
     m = os.environ.get('FTLEARN_MODE', '').strip().lower()
     if m in ('small', 'full'): return m
     if m: raise ValueError(f"FTLEARN_MODE must be 'small' or 'full', not {m!r}")
+    import torch   # here, not at the top: the command line answers --help and bad arguments before torch loads
     return 'full' if torch.cuda.is_available() else 'small'
 
 def is_small() -> bool:
@@ -53,10 +53,12 @@ def offline() -> bool:
 # %% ../nbs/00_core.ipynb #dc08ecaa
 def default_device() -> torch.device:
     "CUDA when available, else CPU."
+    import torch
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 
 def device_name() -> str:
     "A human name for the device results were measured on, e.g. 'cpu (2 cores)' or 'NVIDIA H100 80GB HBM3'."
+    import torch
     if torch.cuda.is_available(): return torch.cuda.get_device_name(0)
     return f"cpu ({os.cpu_count()} cores)"
 
@@ -96,20 +98,27 @@ def hash_of(*objs) -> str:
     return hashlib.sha1(json.dumps(objs, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 # %% ../nbs/00_core.ipynb #894ecfb9
-def check_number(name, value, *, integer=False, min=None, max=None, min_open=False, max_open=False, none_ok=False):
-    "`value` as an int/float when it is a number in range, else a `ValueError` naming `name` and the range."
+def _range(min, max, min_open, max_open) -> str:
+    "' from 1 to 4096', ' in (0, 1]', ' >= 1' or '': the range in words."
+    if min is not None and max is not None:
+        if not (min_open or max_open): return f" from {min:g} to {max:g}"
+        return f" in {'(' if min_open else '['}{min:g}, {max:g}{')' if max_open else ']'}"
+    if min is not None: return f" {'>' if min_open else '>='} {min:g}"
+    if max is not None: return f" {'<' if max_open else '<='} {max:g}"
+    return ''
+
+def check_number(name, value, *, integer=False, min=None, max=None, min_open=False, max_open=False, none_ok=False, hint=''):
+    "`value` as an int/float when it is a number in range, else a `ValueError` naming `name`, the range and `hint` (what the number means)."
     import numpy as np
     if value is None and none_ok: return None
-    kind = 'a whole number' if integer else 'a number'
-    rng = ' and '.join(s for s in [f"{'>' if min_open else '>='} {min:g}" if min is not None else '',
-                               f"{'<' if max_open else '<='} {max:g}" if max is not None else ''] if s)
-    want = f"{kind}{' ' + rng if rng else ''}{' (or None)' if none_ok else ''}"
+    kind = 'a whole number' if integer else 'a fraction' if (min, max) == (0, 1) else 'a number'
+    want = f"{kind}{_range(min, max, min_open, max_open)}{' (or None)' if none_ok else ''}"
     ok_type = (int, np.integer) if integer else (int, float, np.integer, np.floating)
-    if isinstance(value, bool) or not isinstance(value, ok_type):
-        if integer and isinstance(value, (float, np.floating)) and float(value).is_integer(): value = int(value)
-        else: raise ValueError(f"{name} must be {want}, not {value!r}")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, ok_type):
+        what = f"{value!r} ({type(value).__name__})" if isinstance(value, (int, float, np.number)) else repr(value)
+        raise ValueError(f"{name} must be {want}, not {what}{hint}")
     v = int(value) if integer else float(value)
-    if not integer and not np.isfinite(v): raise ValueError(f"{name} must be {want}, not {value!r}")
-    if min is not None and (v <= min if min_open else v < min): raise ValueError(f"{name} must be {want}, not {value!r}")
-    if max is not None and (v >= max if max_open else v > max): raise ValueError(f"{name} must be {want}, not {value!r}")
+    bad = (not integer and not np.isfinite(v)) or (min is not None and (v <= min if min_open else v < min)) or \
+          (max is not None and (v >= max if max_open else v > max))
+    if bad: raise ValueError(f"{name} must be {want}, not {value!r}{hint}")
     return v

@@ -85,8 +85,8 @@ _TASK = {}
 def small_task(size=32, bs=16):
     "A tiny real task (Fashion-MNIST, 6 images per class, through the embedded EfficientNet-Lite0), built once."
     if (size, bs) not in _TASK:
-        from ftlearn.data import load_data
-        from ftlearn.tasks import make_task
+        from ftlearn.data.datasets import load_data
+        from ftlearn.tasks.core import make_task
         _TASK[size, bs] = make_task(load_data('fashion_mnist', n_per_class=6, n_valid=30, n_test=40), 'efficientnet_lite0', size=size, bs=bs)
     return _TASK[size, bs]
 

@@ -11,7 +11,7 @@ import skimage.data
 from fastai.basics import Learner, DataLoaders, DataLoader, CrossEntropyLossFlat
 import fastai.callback.schedule, fastai.callback.progress   # patch fit_one_cycle and no_bar onto Learner
 from ftlearn.core import file_sha1
-from ftlearn.backbones import *
+from ftlearn.models.backbones import *
 
 CUP, CAT = {967, 968, 504}, set(range(281, 286))   # espresso, cup, coffee mug; tabby .. Egyptian cat
 

@@ -3,10 +3,10 @@ import copy, os
 for k in ('FTLEARN_OFFLINE', 'HF_HUB_OFFLINE', 'TRANSFORMERS_OFFLINE'): os.environ.setdefault(k, '1')
 import numpy as np, pytest, torch
 from torch import nn
-from ftlearn.data import load_data
-from ftlearn.tasks import make_task
-from ftlearn.peft_ft import saved_bytes
-from ftlearn.compress import *
+from ftlearn.data.datasets import load_data
+from ftlearn.tasks.core import make_task
+from ftlearn.strategies.peft import saved_bytes
+from ftlearn.studies.compress import *
 
 @pytest.fixture(scope='module')
 def txt():

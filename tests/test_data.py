@@ -2,8 +2,12 @@
 import shutil, struct, zlib
 import numpy as np, pandas as pd, pytest, torch
 from PIL import Image
-import ftlearn.data as D
-from ftlearn.data import load_data, image_folder, text_frame, to_image_tensor, image_dls, image_dl, list_datasets
+import ftlearn.data.core as D
+import ftlearn.data.datasets as DS
+import ftlearn.data.folders as F
+from ftlearn.data.datasets import load_data, list_datasets
+from ftlearn.data.folders import image_folder, text_frame
+from ftlearn.data.loaders import to_image_tensor, image_dls, image_dl
 
 OFFLINE = {  # name: (kind, classes, shape of one image or None for text)
     'fashion_mnist': ('image', 10, (28, 28)), 'mnist_subset': ('image', 10, (28, 28)), 'uci_digits': ('image', 10, (8, 8)),
@@ -53,7 +57,7 @@ def test_bad_input(monkeypatch, tmp_path):
     with pytest.raises(ValueError, match='no examples'): load_data('uci_digits', frac=0.001)
     with pytest.raises(ValueError, match='n_per_class'): load_data('uci_digits', n_per_class=0)
     with pytest.raises(ValueError, match='frac'): load_data('uci_digits', frac=1.5)
-    monkeypatch.setattr(D, 'FASHION_MNIST_DIR', tmp_path/'nowhere')
+    monkeypatch.setattr(DS, 'FASHION_MNIST_DIR', tmp_path/'nowhere')
     monkeypatch.setenv('FTLEARN_CACHE', str(tmp_path/'cache'))  # no decoded copy from an earlier run
     with pytest.raises(FileNotFoundError, match='apt-get install dataset-fashion-mnist'): load_data('fashion_mnist')
     with pytest.raises(FileNotFoundError, match='FTLEARN_OFFLINE'): load_data('cifar10')
@@ -142,7 +146,7 @@ def test_too_few_images_per_class(tmp_path):
 def test_deep_images_keep_their_content(tmp_path, dtype, lo, hi, fmt):
     root = _classes(tmp_path, 10)
     Image.fromarray(np.linspace(lo, hi, 16)[None].repeat(16, 0).astype(dtype)).save(root/'a'/f'ramp.{fmt.lower()}', format=fmt)
-    x = D._read_image(root/'a'/f'ramp.{fmt.lower()}', 16)
+    x = F.read_image(root/'a'/f'ramp.{fmt.lower()}', 16)
     assert x.shape == (16, 16, 3) and x[..., 0].min() <= 8 and x[..., 0].max() >= 247   # not clipped to 0/255
     assert (np.diff(x[0, :, 0].astype(int)) > 0).all()                                 # the gradient survives
     assert len(image_folder(root, size=16).summary()) == 3

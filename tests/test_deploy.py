@@ -4,10 +4,10 @@ for k in ('FTLEARN_OFFLINE', 'HF_HUB_OFFLINE', 'TRANSFORMERS_OFFLINE'): os.envir
 import numpy as np, pandas as pd, pytest
 from pathlib import Path
 from PIL import Image
-from ftlearn.data import load_data
-from ftlearn.features import FeatureCache
-from ftlearn.tasks import make_task
-from ftlearn.strategies import run_strategy
+from ftlearn.data.datasets import load_data
+from ftlearn.models.features import FeatureCache
+from ftlearn.tasks.core import make_task
+from ftlearn.strategies.all import run_strategy
 from ftlearn.deploy import save_model, load_model, predict, MODEL_FILE
 from ftlearn.cli import main
 
@@ -104,7 +104,8 @@ def test_cli_predict_errors_are_short(image_task, tmp_path, capsys, args, msg):
     assert err.startswith('ftlearn: error:') and msg in err and 'Traceback' not in err
 
 def test_compare_keeps_probs_and_best_model(image_task, tmp_path):
-    from ftlearn.compare import compare, load_results, score
+    from ftlearn.compare import compare, load_results
+    from ftlearn.metrics import score
     from ftlearn.deploy import load_probs
     df = compare(image_task, ['feature_extraction', 'linear_probe'], seeds=[0, 1], out=tmp_path, progress=False, keep='best', max_epochs=20)
     best = df.loc[df.valid_accuracy.idxmax()]
@@ -117,7 +118,7 @@ def test_compare_keeps_probs_and_best_model(image_task, tmp_path):
 
 def test_interpret_a_text_run(text_task, tmp_path, capsys):
     from ftlearn.compare import compare
-    from ftlearn.deploy import interpret, show_mistakes
+    from ftlearn.interpret import interpret, show_mistakes
     df = compare(text_task, ['feature_extraction'], out=tmp_path, progress=False)
     e = interpret(df.iloc[0], text_task.splits, tmp_path)
     cm = e['confusion'].values

@@ -1,4 +1,4 @@
-"The cures of `ftlearn.forgetting` change the gradients as their formulas say, on a tiny random network (no pretrained weights)."
+"The cures of `ftlearn.callback.regularise` change the gradients as their formulas say, on a tiny random network (no pretrained weights)."
 import pytest, torch
 import numpy as np
 import torch.nn.functional as F
@@ -8,7 +8,9 @@ from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 from fastai.learner import Learner
 from fastai.torch_core import set_seed
-from ftlearn.forgetting import *
+from ftlearn.callback.regularise import *
+from ftlearn.studies.forgetting import *
+from ftlearn.strategies.regularised import *
 
 def tiny_net(seed=0):
     "A tiny random net: body Linear(4, 3), classifier Linear(3, 2)."
@@ -146,8 +148,8 @@ def test_cures_train_under_bf16_mixed_precision(make):
 def test_cure_strategies_run_through_compare(tmp_path):
     # l2sp and lwf are strategies like any other: one row each, and a different strength is a different run (not read back)
     from ftlearn.compare import compare
-    from ftlearn.data import load_data
-    from ftlearn.tasks import make_task
+    from ftlearn.data.datasets import load_data
+    from ftlearn.tasks.core import make_task
     t = make_task(load_data('uci_digits', n_per_class=2, n_valid=10, n_test=10), 'efficientnet_lite0', size=32, bs=10)
     a = compare(t, ['l2sp', 'lwf'], steps=2, lr=1e-3, out=tmp_path, progress=False, raise_errors=True)
     assert list(a.strategy) == ['l2sp', 'lwf'] and (a.status == 'ok').all()
@@ -157,11 +159,11 @@ def test_cure_strategies_run_through_compare(tmp_path):
 
 def test_replay_on_text_token_batches():
     # a memory of task A's token batches and B's batches have different lengths; replay pads them (this raised before)
-    from ftlearn.data import load_data
-    from ftlearn.tasks import make_task
+    from ftlearn.data.datasets import load_data
+    from ftlearn.tasks.core import make_task
     ta = make_task(load_data('fortunes', n_per_class=6, n_valid=8, n_test=8), 'minilm', bs=4)
     tb = make_task(load_data('rotten_tomatoes', n_per_class=4, n_valid=8, n_test=8), 'minilm', bs=4)
-    from ftlearn.forgetting import _inputs
+    from ftlearn.studies.forgetting import _inputs
     mx, _ = class_balanced_memory(*_inputs(ta, 'train'), 2)
     assert mx.dim() == 3 and mx.shape[1] == 2
     first = train_first(ta, 2, 1e-4)
@@ -170,8 +172,8 @@ def test_replay_on_text_token_batches():
 
 def test_a_cold_feature_cache_trains_the_same_as_a_warm_one(tmp_path):
     "Computing cached activations draws loader seeds; the first run on a cold cache must still equal the runs after it."
-    from ftlearn.data import load_data
-    from ftlearn.features import FeatureCache
+    from ftlearn.data.datasets import load_data
+    from ftlearn.models.features import FeatureCache
     cache = FeatureCache(tmp_path/'features')
     ta = TopTask(load_data('fashion_mnist', n_per_class=2, n_valid=10, n_test=10), size=32, n_top=1, bs=10, cache=cache)
     tb = TopTask(load_data('uci_digits', n_per_class=2, n_valid=10, n_test=10), size=32, n_top=1, bs=10, cache=cache)

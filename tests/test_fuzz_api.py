@@ -9,7 +9,7 @@ from fuzzlib import Case, CLIError, check, cli, env, fuzz_params, small_task
 
 def rs(name, **kw):
     "Run strategy `name` on the tiny task with `kw`."
-    from ftlearn.strategies import run_strategy
+    from ftlearn.strategies.all import run_strategy
     return lambda tmp: run_strategy(name, small_task(), **kw)
 
 def cmp(strategies=('linear_probe',), **kw):
@@ -21,19 +21,19 @@ def cmp(strategies=('linear_probe',), **kw):
 
 def task_with(**kw):
     def run(tmp):
-        from ftlearn.tasks import make_task
+        from ftlearn.tasks.core import make_task
         return make_task(kw.pop('splits', None) or small_task().splits, kw.pop('backbone', 'efficientnet_lite0'), **kw)
     return run
 
 def ok_steps(name, n, **kw):
     def run(tmp):
-        from ftlearn.strategies import run_strategy
+        from ftlearn.strategies.all import run_strategy
         r = run_strategy(name, small_task(), steps=n, **kw)
         assert r.steps == n, r.steps
     return run
 
 def lr_zero(tmp):
-    from ftlearn.strategies import run_strategy
+    from ftlearn.strategies.all import run_strategy
     r = run_strategy('full_finetune', small_task(), steps=2, lr=0)
     assert r.lr == 0 and max(w['relative_change'] for w in r.weight_change[:-1]) == 0, (r.lr, r.weight_change)
 
@@ -105,7 +105,7 @@ STRATEGY_CASES = [
 
 T = 'tasks'
 TASK_CASES = [
-    Case('size_zero', task_with(size=0), match=r'size must be a whole number >= 16', area=T),
+    Case('size_zero', task_with(size=0), match=r'size must be a whole number from 16 to 1024', area=T),
     Case('size_negative', task_with(size=-32), match=r'size must be', area=T),
     Case('size_huge', task_with(size=10000), match=r'size must be', area=T),
     Case('size_fraction', task_with(size=31.5), match=r'size must be a whole number', area=T),
@@ -115,8 +115,8 @@ TASK_CASES = [
     Case('bs_string', task_with(bs='64'), match=r'bs must be', area=T),
     Case('backbone_unknown', task_with(backbone='resnet9000'), exc=(ValueError, FileNotFoundError), match=r'resnet9000', area=T),
     Case('backbone_text_for_images', task_with(backbone='all-MiniLM-L6-v2'), match=r'not an image backbone', area=T),
-    Case('splits_none', lambda tmp: __import__('ftlearn.tasks').tasks.make_task(None, 'efficientnet_lite0'), exc=(ValueError,), match=r'DataSplits', area=T),
-    Case('splits_dataframe', lambda tmp: __import__('ftlearn.tasks').tasks.make_task(pd.DataFrame({'text': ['a'], 'label': [0]}), 'efficientnet_lite0'),
+    Case('splits_none', lambda tmp: __import__('ftlearn.tasks.core').tasks.core.make_task(None, 'efficientnet_lite0'), exc=(ValueError,), match=r'DataSplits', area=T),
+    Case('splits_dataframe', lambda tmp: __import__('ftlearn.tasks.core').tasks.core.make_task(pd.DataFrame({'text': ['a'], 'label': [0]}), 'efficientnet_lite0'),
          match=r'DataSplits', area=T),
 ]
 
@@ -187,7 +187,7 @@ CLI_CASES = [
     Case('epochs_negative', cli_small('--epochs=-1'), exc=CLIError, match=r'epochs must be', area=L),
     Case('epochs_word', cli_small('--epochs', 'abc'), exc=CLIError, match=r"--epochs: invalid int value", area=L),
     Case('steps_zero', cli_small('--steps', '0'), exc=CLIError, match=r'steps must be', area=L),
-    Case('size_zero', cli_small('--size', '0'), exc=CLIError, match=r'size must be a whole number >= 16', area=L),
+    Case('size_zero', cli_small('--size', '0'), exc=CLIError, match=r'size must be a whole number from 16 to 1024', area=L),
     Case('size_tiny', cli_small('--size', '5'), exc=CLIError, match=r'size must be', area=L),
     Case('n_per_class_zero', cli_small('--n-per-class', '0'), exc=CLIError, match=r'n.per.class must be', area=L),
     Case('frac_zero', cli_small('--frac', '0'), exc=CLIError, match=r'frac must be', area=L),
@@ -236,7 +236,7 @@ def mode(value):
 
 def offline_hub_backbone(tmp):
     with env(FTLEARN_OFFLINE='1'):
-        from ftlearn.backbones import load_backbone
+        from ftlearn.models.backbones import load_backbone
         return load_backbone('resnet18', pretrained=True)
 
 E = 'environment'

@@ -7,7 +7,10 @@ from pathlib import Path
 import numpy as np, pandas as pd, pytest
 from PIL import Image
 from fuzzlib import Case, check, fuzz_params
-from ftlearn.data import load_data, make_splits, image_folder, text_frame, to_image_tensor, image_dls, image_dl
+from ftlearn.data.datasets import load_data
+from ftlearn.data.core import make_splits
+from ftlearn.data.folders import image_folder, text_frame
+from ftlearn.data.loaders import to_image_tensor, image_dls, image_dl
 
 # ---- builders: tiny images, folders and tables in the case's temporary folder ----
 def _save(f, arr, **kw):
@@ -39,7 +42,7 @@ def _good_csv_rows(n=20):
 
 @cache
 def _tok():
-    from ftlearn.backbones import load_tokenizer
+    from ftlearn.models.backbones import load_tokenizer
     return load_tokenizer('all-MiniLM-L6-v2')
 
 @cache
@@ -50,11 +53,11 @@ def _text_splits():
     return text_frame(_texts(30))
 
 def _TextTask(*args, **kw):
-    from ftlearn.text import TextTask   # transformers loads slowly: only when a text case runs
+    from ftlearn.tasks.text import TextTask   # transformers loads slowly: only when a text case runs
     return TextTask(*args, **kw)
 
 def _tokenize(*args):
-    from ftlearn.text import tokenize
+    from ftlearn.tasks.text import tokenize
     return tokenize(*args)
 
 def _text_task(**kw): return _TextTask(_text_splits(), 'all-MiniLM-L6-v2', **kw)

@@ -5,7 +5,8 @@ import numpy as np, pytest
 from pathlib import Path
 from PIL import Image
 from ftlearn.core import atomic_write
-from ftlearn.data import load_data, image_folder
+from ftlearn.data.datasets import load_data
+from ftlearn.data.folders import image_folder
 import ftlearn.cli as cli
 
 def _folder(root, n=8, bad=()):

@@ -3,12 +3,13 @@ import copy, os
 for k in ('FTLEARN_OFFLINE', 'HF_HUB_OFFLINE', 'TRANSFORMERS_OFFLINE'): os.environ.setdefault(k, '1')
 import numpy as np, pytest, torch
 from torch.nn.modules.batchnorm import _BatchNorm
-from ftlearn.data import load_data
-from ftlearn.features import FeatureCache
-from ftlearn.tasks import make_task
-from ftlearn.protocol import fit_steps
-from ftlearn.strategies import run_strategy, n_params, _learner
-from ftlearn.peft_ft import *
+from ftlearn.data.datasets import load_data
+from ftlearn.models.features import FeatureCache
+from ftlearn.tasks.core import make_task
+from ftlearn.callback.budget import fit_steps
+from ftlearn.strategies.all import run_strategy
+from ftlearn.strategies.core import n_params, make_learner
+from ftlearn.strategies.peft import *
 import ftlearn.compare as C
 from ftlearn.cli import main
 
@@ -28,7 +29,7 @@ def train(task, model, steps=3, lr=1e-2, bn='frozen'):
     "A few fastai steps the way the PEFT strategies take them (unfreeze and train_bn=True included); the state before."
     w0 = {n: p.detach().clone() for n, p in model.named_parameters()}
     b0 = {n: b.clone() for n, b in model.named_buffers()}
-    learn = _learner(task, model, 'test', 0, False, None, train_bn=True, bn=bn, splitter=trainable_splitter(task))
+    learn = make_learner(task, model, 'test', 0, False, None, train_bn=True, bn=bn, splitter=trainable_splitter(task))
     learn.unfreeze(); fit_steps(learn, steps, lr)
     changed = {n for n, p in model.named_parameters() if not torch.equal(p.detach(), w0[n])}
     moved = {n for n, b in model.named_buffers() if b.dtype.is_floating_point and not torch.equal(b, b0[n])}

@@ -2,15 +2,17 @@
 import warnings
 import numpy as np, pytest, torch
 from fastai.torch_core import set_seed
-from ftlearn.data import load_data
-from ftlearn.features import FeatureCache
-from ftlearn.tasks import make_task
-from ftlearn.protocol import fit_steps
-from ftlearn.strategies import run_strategy, n_params, frozen_state
-from ftlearn.backbones import stage_splitter
-import ftlearn.prefix as P
-from ftlearn.prefix import (split_model, n_groups, prefix_activations, prefix_learner, frozen_learner, check_cacheable,
-                            freeze_depth, plot_freeze_depth)
+from ftlearn.data.datasets import load_data
+from ftlearn.models.features import FeatureCache
+from ftlearn.tasks.core import make_task
+from ftlearn.callback.budget import fit_steps
+from ftlearn.strategies.all import run_strategy
+from ftlearn.strategies.core import n_params
+from ftlearn.strategies.finetune import frozen_state
+from ftlearn.models.backbones import stage_splitter
+import ftlearn.strategies.top_k as P
+from ftlearn.strategies.top_k import (split_model, n_groups, prefix_activations, prefix_learner, frozen_learner, check_cacheable)
+from ftlearn.studies.freeze_depth import freeze_depth, plot_freeze_depth
 
 # Tolerances: activations and outputs rtol 1e-4 / atol 1e-5 (float32 rounding: the cache ran the prefix on batches
 # of another size); weights after the same training steps rtol 1e-4 / atol 1e-5; accuracies equal.

@@ -1,9 +1,12 @@
-"ftlearn.shift: corruptions are seeded, shifts are matched by class name, the harness scores them, WiSE-FT's endpoints are exact."
+"ftlearn.data.shift, ftlearn.ood and ftlearn.studies.wise_ft: corruptions are seeded, shifts are matched by class name, the harness scores them, WiSE-FT's endpoints are exact."
 import copy, json
 import numpy as np, pandas as pd, pytest, torch
 from torch import nn
-from ftlearn.data import load_data
-from ftlearn.shift import *
+from ftlearn.data.datasets import load_data
+from ftlearn.data.shift import *
+from ftlearn.ood import *
+from ftlearn.studies.wise_ft import *
+from ftlearn.widgets import *
 
 @pytest.fixture(scope='module')
 def digits(): return load_data('mnist_subset', n_per_class=3, n_valid=20, n_test=30)
@@ -43,7 +46,7 @@ def test_classes_are_matched_by_name(digits):
     assert align_labels(sub, digits.classes).tolist() == [7, 1]
 
 def test_shifted_task_replaces_only_the_test_split(digits):
-    from ftlearn.tasks import VisionTask
+    from ftlearn.tasks.core import VisionTask
     task = VisionTask(digits, size=32)
     noisy = load_shift('gaussian_noise:2', digits)
     t = shifted_task(task, noisy)
@@ -89,7 +92,7 @@ def test_wise_explorer_redraws_from_the_grid():
 
 def test_compare_scores_shifts_and_keys_the_cache(digits, tmp_path):
     from ftlearn.compare import compare
-    from ftlearn.forgetting import TopTask
+    from ftlearn.studies.forgetting import TopTask
     task = TopTask(load_data('mnist_subset', n_per_class=5, n_valid=30, n_test=40), size=32, n_top=1, bs=16)
     df = compare(task, ['linear_probe', 'full_finetune'], steps=3, out=tmp_path, progress=False, shifts=['uci_digits'], max_epochs=5, patience=2)
     assert {'ood_uci_digits_accuracy', 'ood_uci_digits_f1', 'ood_uci_digits_cka'} <= set(df.columns)
@@ -116,14 +119,14 @@ def test_cli_ood(tmp_path, capsys):
 def test_every_kind_of_trained_model_is_scored(digits, tmp_path):
     "fastai's vision_learner model (fine_tune) and timm's (full_finetune) on a plain VisionTask."
     from ftlearn.compare import compare
-    from ftlearn.tasks import VisionTask
+    from ftlearn.tasks.core import VisionTask
     task = VisionTask(load_data('mnist_subset', n_per_class=3, n_valid=20, n_test=30), size=32, bs=16)
     df = compare(task, ['fine_tune', 'full_finetune'], steps=2, out=tmp_path, progress=False, shifts='blur:3')
     assert df.ood_blur3_accuracy.between(0, 1).all() and df.ood_blur3_cka.between(-1e-6, 1 + 1e-6).all()
 
 def test_text_shift_tokenises_its_own_test_texts():
-    from ftlearn.data import text_frame
-    from ftlearn.tasks import make_task
+    from ftlearn.data.folders import text_frame
+    from ftlearn.tasks.core import make_task
     df = pd.DataFrame(dict(text=[f'a fine film number {i}' if i % 2 else f'a dull film number {i}' for i in range(60)],
                            label=['good' if i % 2 else 'bad' for i in range(60)]))
     task = make_task(text_frame(df, valid_pct=.25, test_pct=.25), 'all-MiniLM-L6-v2', max_len=16)

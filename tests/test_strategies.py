@@ -1,11 +1,13 @@
 "Integration tests of the feature cache, the strategies and the comparison harness on real weights and data (offline)."
 import json, os
 import numpy as np, pytest, torch
-from ftlearn.data import load_data
-from ftlearn.features import FeatureCache, extract_features, model_fingerprint
-from ftlearn.tasks import make_task
+from ftlearn.data.datasets import load_data
+from ftlearn.models.features import FeatureCache, extract_features, model_fingerprint
+from ftlearn.tasks.core import make_task
 import ftlearn.compare as C
-from ftlearn.strategies import run_strategy, STRATEGIES, TrainingDiverged
+from ftlearn.strategies.all import run_strategy, STRATEGIES
+from ftlearn.callback.guard import TrainingDiverged
+from ftlearn.strategies.core import default_lr
 from ftlearn.cli import main
 
 @pytest.fixture(scope='module')
@@ -42,14 +44,14 @@ def test_probe_leaves_backbone_untouched(task):
 def test_lp_ft_starts_from_probe_head(task, monkeypatch):
     "LP-FT's fine-tuning phase must start with the probe's weights in the model's head."
     seen = {}
-    import ftlearn.strategies as S
-    orig = S._learner
+    import ftlearn.strategies.finetune as S
+    orig = S.make_learner
     def spy(task_, model, name, *a, **k):
         if name == 'lp_ft': seen['w'] = task_.head(model).weight.detach().clone()
         return orig(task_, model, name, *a, **k)
-    monkeypatch.setattr(S, '_learner', spy)
+    monkeypatch.setattr(S, 'make_learner', spy)
     run_strategy('lp_ft', task, steps=2)
-    probe = S.train_probe(task, task.default_lrs['linear_probe'], None, 0).model.cpu()
+    probe = S.train_probe(task, default_lr(task, 'linear_probe'), None, 0).model.cpu()
     torch.testing.assert_close(seen['w'], probe.weight.detach())
 
 def test_compare_resumes_after_interrupt(task, tmp_path, monkeypatch):
@@ -97,9 +99,9 @@ def test_cli_errors_are_short(tmp_path, capsys):
 @pytest.mark.parametrize('precision,cbs', [('bf16+channels_last', {'channels_last', 'mixed_precision'}), ('bf16', {'mixed_precision'})])
 def test_cuda_speedups_are_wired(task, monkeypatch, precision, cbs):
     "The CUDA path (bf16 autocast, channels_last) is only taken on a GPU; check here, on CPU, that it attaches fastai's callbacks."
-    import ftlearn.strategies as S
-    monkeypatch.setattr(S, '_precision', lambda t: precision)
-    learn = S._learner(task, task.model(), 'full_finetune', 0, False, None)
+    import ftlearn.strategies.core as S
+    monkeypatch.setattr(S, 'precision_of', lambda t: precision)
+    learn = S.make_learner(task, task.model(), 'full_finetune', 0, False, None)
     assert learn.precision == precision
     assert {n for n in ('channels_last', 'mixed_precision') if hasattr(learn, n)} == cbs
     assert learn.mixed_precision.amp_mode.value == 'bf16'
@@ -110,10 +112,10 @@ def test_cuda_speedups_are_wired(task, monkeypatch, precision, cbs):
 _RUN = """
 import json, os, sys
 os.environ['FTLEARN_OFFLINE'] = '1'
-from ftlearn.data import load_data
-from ftlearn.tasks import make_task
-from ftlearn.features import FeatureCache
-from ftlearn.strategies import run_strategy
+from ftlearn.data.datasets import load_data
+from ftlearn.tasks.core import make_task
+from ftlearn.models.features import FeatureCache
+from ftlearn.strategies.all import run_strategy
 task = make_task(load_data('fashion_mnist', n_per_class=6, n_valid=30, n_test=40), 'efficientnet_lite0', size=32, bs=32,
                  cache=FeatureCache(sys.argv[1]))
 print(json.dumps(run_strategy('full_finetune', task, steps=4, seed=3).probs.tolist()))

@@ -3,21 +3,23 @@ import os
 for k in ('FTLEARN_OFFLINE', 'HF_HUB_OFFLINE', 'TRANSFORMERS_OFFLINE'): os.environ.setdefault(k, '1')
 import numpy as np, pytest, torch
 from torch import nn
-from ftlearn.data import load_data, text_frame
-from ftlearn.features import FeatureCache, extract_features, model_fingerprint
-from ftlearn.tasks import make_task
-from ftlearn.strategies import run_strategy, STRATEGIES, _learner, frozen_state, _register_all
-from ftlearn.text import TextTask, TextClassifier, tokenize, pad_batch, tfidf_baseline
+from ftlearn.data.datasets import load_data
+from ftlearn.data.folders import text_frame
+from ftlearn.models.features import FeatureCache, extract_features, model_fingerprint
+from ftlearn.tasks.core import make_task
+from ftlearn.strategies.all import run_strategy, STRATEGIES
+from ftlearn.strategies.core import make_learner
+from ftlearn.strategies.finetune import frozen_state
+from ftlearn.tasks.text import TextTask, TextClassifier, tokenize, pad_batch
+from ftlearn.strategies.baselines import tfidf_baseline
 
 @pytest.fixture(scope='module')
 def task(tmp_path_factory):
     rt = load_data('rotten_tomatoes', n_per_class=8, n_valid=12, n_test=16)
     return make_task(rt, 'all-MiniLM-L6-v2', max_len=32, bs=8, cache=FeatureCache(tmp_path_factory.mktemp('features')))
 
-_register_all()   # every strategy module, whatever the collection order
-IMAGE_ONLY = ('pixel_logreg', 'lwf')   # pixels; lwf distils a pretrained classifier, which the text encoder lacks
 
-@pytest.mark.parametrize('name', [s for s in STRATEGIES if s not in IMAGE_ONLY])
+@pytest.mark.parametrize('name', [s for s in STRATEGIES if 'text' in STRATEGIES[s].kinds])
 def test_every_strategy_runs_on_text(task, name):
     r = run_strategy(name, task, steps=8, seed=0)   # gradual unfreezing needs one step per stage (8 groups)
     assert r.probs.shape == (16, 2) and np.allclose(r.probs.sum(1), 1, atol=1e-4)
@@ -40,7 +42,7 @@ def test_probe_leaves_encoder_untouched(task):
 
 def test_frozen_layers_stay_frozen(task):
     "First step of gradual unfreezing: only the head trains; every encoder weight, LayerNorms included, is unchanged."
-    learn = _learner(task, task.model(), 'test', 0, False, None, train_bn=False, bn_freeze=True)
+    learn = make_learner(task, task.model(), 'test', 0, False, None, train_bn=False, bn_freeze=True)
     learn.create_opt(); learn.freeze_to(-1)
     groups = task.splitter(learn.model)
     before = frozen_state(learn.model, groups[:-1])
