@@ -6,7 +6,8 @@ Runs the fuzz cases of tests/test_fuzz_*.py (the same lists the test suite asser
     .venv/bin/python bench/fuzz.py --lib /path/to/old/checkout --label before
     .venv/bin/python bench/fuzz.py --label after
 
-Writes bench/results/fuzz_<label>.csv (one row per case) and prints the counts by outcome and area."""
+Writes bench/results/fuzz_<label>.csv (one row per case; `checked`: the case checks the result it returns, as every
+'ok' case must) and prints the counts by outcome and area, and how many 'ok' cases check their result."""
 import argparse, importlib.util, os, sys, tempfile, time
 from pathlib import Path
 for k in ('FTLEARN_OFFLINE', 'HF_HUB_OFFLINE', 'TRANSFORMERS_OFFLINE'): os.environ.setdefault(k, '1')
@@ -36,7 +37,8 @@ if __name__ == '__main__':
     for file, c in cases(a.files):
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter(); kind, detail = outcome(c, Path(tmp), a.timeout)
-        rows.append(dict(file=file, area=c.area, case=c.id, expect=c.expect, outcome=kind, seconds=round(time.perf_counter() - t0, 1), detail=detail))
+        rows.append(dict(file=file, area=c.area, case=c.id, expect=c.expect, outcome=kind, seconds=round(time.perf_counter() - t0, 1), detail=detail,
+                         checked=getattr(c, 'check', None) is not None))
         print(f"{kind:8s} {file}/{c.id}: {detail[:110]}", flush=True)
     df = pd.DataFrame(rows)
     (here/'results').mkdir(exist_ok=True); df.to_csv(here/'results'/f'fuzz_{a.label}.csv', index=False)
@@ -44,3 +46,5 @@ if __name__ == '__main__':
     print(f"\n{a.label}: {len(df)} cases")
     print(df.outcome.value_counts().reindex(order, fill_value=0).to_string())
     print(pd.crosstab(df.area, df.outcome).reindex(columns=order, fill_value=0).to_string())
+    ok = df[df.expect == 'ok']
+    print(f"\n'ok' cases that check their result: {int(ok.checked.sum())} of {len(ok)}")

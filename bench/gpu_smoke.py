@@ -29,13 +29,13 @@ sp = load_data('mnist_subset', n_per_class=20, n_valid=100, n_test=200)
 task = make_task(sp, 'efficientnet_lite0', size=a.size, bs=32)
 for s in strategy_order():
     attempt('strategy', s, lambda: float(compare(task, [s], seeds=(0,), steps=a.steps, out=f'/tmp/gpu_smoke_runs',
-                                               progress=False, raise_errors=True)['accuracy'].iloc[0]))
+                                               progress=False, raise_errors=True, lr=None)['accuracy'].iloc[0]))
 try:   # distribution shift (ftlearn.ood, ftlearn.studies.wise_ft): OOD columns and WiSE-FT, on the device
     from ftlearn.studies.wise_ft import wise_ft
     shifts = ['uci_digits', 'gaussian_noise:3']
     for s in ['linear_probe', 'full_finetune', 'lp_ft', 'top_k', 'lora']:
         attempt('ood', s, lambda: float(compare(task, [s], seeds=(0,), steps=a.steps, out='/tmp/gpu_smoke_ood', progress=False,
-                                                 raise_errors=True, shifts=shifts)['ood_gaussian_noise3_accuracy'].iloc[0]))
+                                                 raise_errors=True, shifts=shifts, lr=None)['ood_gaussian_noise3_accuracy'].iloc[0]))
     attempt('ood', 'wise_ft', lambda: float(wise_ft(task, seed=0, steps=a.steps, lr=1e-3, alphas=(0., .5, 1.), shifts=shifts)[0]
                                             .query("bn == 'recomputed'")['ood_gaussian_noise3_accuracy'].iloc[1]))
 except ImportError: pass

@@ -22,7 +22,7 @@ def task(): return make_task(splits, 'efficientnet_lite0', size=a.size, bs=64, c
 
 def comparison():
     t0 = time.perf_counter()
-    df = compare(task(), a.strategies, seeds=[0], epochs=a.epochs, out=tempfile.mkdtemp(), progress=False)
+    df = compare(task(), a.strategies, seeds=[0], epochs=a.epochs, out=tempfile.mkdtemp(), progress=False, lr=None)
     return time.perf_counter() - t0, df
 
 def baseline():

@@ -40,15 +40,15 @@ def comparisons(tmp):
     yield 'readme_default', pd.read_csv(Path(out('readme'))/'results.csv')
     # 2. every image strategy, two seeds, a fixed small budget (rates chosen on validation for two of them)
     img = make_task(load_data('uci_digits', n_per_class=6, n_valid=40, n_test=60), 'efficientnet_lite0', size=32, bs=16)
-    yield 'image_all', compare(img, 'all', seeds=[0, 1], steps=9, out=out("img"), progress=False)
+    yield 'image_all', compare(img, 'all', seeds=[0, 1], steps=9, out=out("img"), progress=False, lr=None)
     yield 'image_auto', compare(img, ['fine_tune', 'lp_ft', 'pixel_logreg'], seeds=[0], steps=8, lr='auto', out=out('img_auto'), progress=False)
     # 3. text: MiniLM on Rotten Tomatoes, frozen and trained strategies and the TF-IDF baseline
     txt = make_task(load_data('rotten_tomatoes', n_per_class=20, n_valid=40, n_test=60), 'all-MiniLM-L6-v2', bs=16, max_len=32)
     yield 'text', compare(txt, ['feature_extraction', 'linear_probe', 'full_finetune', 'lora', 'bitfit', 'top_k', 'tfidf_logreg'],
-                          seeds=[0], steps=6, out=out('txt'), progress=False)
+                          seeds=[0], steps=6, out=out('txt'), progress=False, lr=None)
     # 4. distribution shift: OOD columns on another digit source and a corruption
     sh = make_task(load_data('mnist_subset', n_per_class=6, n_valid=40, n_test=60), 'efficientnet_lite0', size=32, bs=16)
-    yield 'shift', compare(sh, ['linear_probe', 'lp_ft', 'top_k'], seeds=[0], steps=6, out=out('shift'), progress=False,
+    yield 'shift', compare(sh, ['linear_probe', 'lp_ft', 'top_k'], seeds=[0], steps=6, out=out('shift'), progress=False, lr=None,
                            shifts='opencv_digits,gaussian_noise:3')
     # 5. forgetting: A then B under each cure, on cached lower stages
     TopTask = _first('ftlearn.studies.forgetting:TopTask', 'ftlearn.forgetting:TopTask')

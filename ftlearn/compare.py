@@ -6,7 +6,8 @@ Docs: https://ftlearn.github.io/ftlearn/compare.html.md"""
 
 # %% ../nbs/09_compare.ipynb #727b153f
 from __future__ import annotations
-import json, os, inspect, threading, time, traceback
+import json, os, inspect, threading, time, warnings
+from fastcore.basics import store_attr
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastprogress.fastprogress import progress_bar
@@ -23,8 +24,8 @@ from .deploy import ModelKeeper, save_probs
 from .ood import shift_tasks, score_shifts
 
 # %% auto #0
-__all__ = ['DEFAULT_STRATEGIES', 'LR_GRID', 'PeakMemory', 'resolve_strategies', 'compare', 'results_frame', 'load_results',
-           'ok_runs', 'summarize']
+__all__ = ['RECORD_SCHEMA', 'DEFAULT_STRATEGIES', 'LR_GRID', 'PeakMemory', 'record_problem', 'resolve_strategies', 'compare',
+           'results_frame', 'load_results', 'ok_runs', 'summarize']
 
 # %% ../nbs/09_compare.ipynb #48bddd4a
 def _rss_mb():
@@ -53,11 +54,39 @@ class PeakMemory:
 # %% ../nbs/09_compare.ipynb #d45bfcef
 def _run_path(out, cfg): return Path(out)/'runs'/f"{cfg['strategy']}-seed{cfg['seed']}-{hash_of(cfg)}.json"
 
-def _load_run(path):
-    try: return json.loads(Path(path).read_text())
-    except (OSError, ValueError): return None  # missing or half-written by a crashed older version
+def _json(x): return json.loads(json.dumps(x, default=float))   # as it reads back from disk (tuples become lists)
+
+def _count(v): return isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 and float(v).is_integer()
+def _unit(v): return isinstance(v, (int, float)) and not isinstance(v, bool) and (0 <= v <= 1 or v != v)   # in [0, 1], or NaN
+RECORD_SCHEMA = dict(strategy=lambda v: isinstance(v, str), seed=lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+    status=lambda v: v == 'ok', accuracy=_unit, macro_f1=_unit, roc_auc=_unit, valid_accuracy=_unit,
+    steps=lambda v: _count(v), trainable_params=lambda v: _count(v),
+    history=lambda v: isinstance(v, list), weight_change=lambda v: isinstance(v, list))
+
+def record_problem(rec, cfg=None) -> str | None:
+    "What is wrong with run record `rec` (a field missing, of the wrong type or out of range; not the run `cfg` it is filed under), or None."
+    if not isinstance(rec, dict): return f"it holds a {type(rec).__name__}, not a run record"
+    for k, ok in RECORD_SCHEMA.items():
+        if k not in rec: return f"it has no {k!r}"
+        if not ok(rec[k]): return f"its {k!r} is {rec[k]!r}"
+    bad = [k for k, v in _json(cfg or {}).items() if k != 'lr' and _json(rec.get(k)) != v]   # the record's lr is the one the run used
+    return f"its {', '.join(map(repr, bad))} differ from the run it is filed under" if bad else None
+
+def _load_run(path, cfg=None):
+    "The saved record at `path`, or None: missing, half-written, or set aside (to `runs/set_aside/`, with one line) when `record_problem` finds a fault."
+    path = Path(path)
+    try: rec = json.loads(path.read_text())
+    except (OSError, ValueError): return None   # missing, or half-written by a crashed older version
+    if rec is None: return None
+    if (why := record_problem(rec, cfg)) is None: return rec
+    aside = path.parent/'set_aside'/path.name
+    try: aside.parent.mkdir(exist_ok=True); os.replace(path, aside)
+    except OSError: pass
+    warnings.warn(f"run record {path.name} set aside ({why}); {'it is run again' if cfg else 'left out'}")
+    return None
 
 def _check_writable(out):
+    if not isinstance(out, (str, os.PathLike)) or not str(out): raise ValueError(f"out must be a folder to write the results to, such as 'ftlearn_runs', not {out!r}")
     out = Path(out)
     try:
         (out/'runs').mkdir(parents=True, exist_ok=True)
@@ -71,6 +100,8 @@ LR_GRID = (1/3, 1, 3)
 
 def resolve_strategies(strategies, kind=None) -> list:
     "Strategy names from a list, a comma-separated string, 'default' (or None) or 'all' (those for data of `kind`); unknown names are an error."
+    if not (strategies is None or isinstance(strategies, str) or (isinstance(strategies, (list, tuple)) and all(isinstance(s, str) for s in strategies))):
+        raise ValueError(f"strategies must be a list of names, a comma-separated string, 'default' or 'all', not {strategies!r}")
     if strategies in (None, 'default'): return list(DEFAULT_STRATEGIES)
     if strategies == 'all': return [s for s in strategy_order() if STRATEGIES[s].in_all and (kind is None or kind in STRATEGIES[s].kinds)]
     if isinstance(strategies, str): strategies = [s.strip() for s in strategies.split(',') if s.strip()]
@@ -108,72 +139,96 @@ def _record(cfg, r, seconds, peak, n_valid):
                 feature_cka=r.feature_cka, weight_change=r.weight_change, precision=r.precision, device=device_name(),
                 notes=r.notes, history=r.history, status='ok')
 
-# %% ../nbs/09_compare.ipynb #7621bcaa
-def compare(task: Task, strategies=None, seeds=(0,), epochs=3, steps=None, lr=None, lr_grid=LR_GRID, wd=None, augment=False,
-            out='ftlearn_runs', progress=True, raise_errors=False, shifts=None, class_map=None, keep=None, **opts) -> pd.DataFrame:
-    "Run `strategies` x `seeds` on `task` under one step budget (`lr='auto'`: rates chosen on validation); one row per run; `keep`: save models ('best' by validation, or 'all')."
-    strategies, seeds = resolve_strategies(strategies, task.splits.kind), _seeds(seeds)
-    per = _split_opts(strategies, opts)
-    steps = step_budget(task, steps, epochs)
-    if isinstance(lr, str) and lr != 'auto': raise ValueError(f"lr must be 'auto', None or a number, not {lr!r}")
-    if not (lr is None or lr == 'auto'): lr = check_number('lr', lr, min=0)
+def _failure(s, seed, rate, e, raise_errors) -> dict:
+    "The record of a run that stopped: `collapsed` or `diverged` (a `TrainingDiverged`), `failed` (a `RuntimeError`); anything else is raised."
+    status = 'collapsed' if isinstance(e, TrainingCollapsed) else 'diverged' if isinstance(e, TrainingDiverged) else 'failed'
+    if raise_errors or not isinstance(e, (TrainingDiverged, RuntimeError)): raise e
+    print(f"{s} (seed {seed}, lr {rate}) {status}: {e}")
+    return dict(strategy=s, seed=seed, lr=rate, status=status, error=str(e))
+
+def _check_rates(task, lr, lr_grid):
+    "`lr` ('auto', None for each strategy's default, or a number) and the grid's factors, checked."
+    if isinstance(lr, str) and lr not in ('auto', 'default'): raise ValueError(f"lr must be 'auto', 'default' (or None), or a number, not {lr!r}")
+    lr = None if lr == 'default' else lr if lr in (None, 'auto') else check_number('lr', lr, min=0)
     try: lr_grid = tuple(check_number('lr_grid factor', f, min=0, min_open=True) for f in lr_grid)
     except TypeError: raise ValueError(f"lr_grid must be a list of factors such as (1/3, 1, 3), not {lr_grid!r}") from None
     if not lr_grid: raise ValueError("lr_grid must hold at least one factor")
-    check_number('wd', wd, min=0, none_ok=True)
-    if not isinstance(augment, (bool, np.bool_)): raise ValueError(f"augment must be True or False, not {augment!r}")
-    out = _check_writable(out)
-    shifted = shift_tasks(task, shifts, class_map)
-    keeper, keys = ModelKeeper(keep, task, out), {}   # ftlearn.deploy: saves the models asked for
+    return lr, lr_grid
+
+def _base(task, steps, wd, augment, opts, shifted) -> dict:
+    "What every run of this comparison shares: the data (and its fingerprint), backbone, transform, budget and options."
     sp = task.splits
-    base = dict(data=sp.name, data_fingerprint=[sp.fingerprint(s) for s in ('train', 'valid', 'test')],
-                backbone=task.backbone, size=getattr(task, 'size', None), transform=task.transform_key(), bs=task.bs, budget_steps=steps, wd=wd, augment=augment,
+    base = dict(data=sp.name, data_fingerprint=[sp.fingerprint(s) for s in ('train', 'valid', 'test')], backbone=task.backbone,
+                size=getattr(task, 'size', None), transform=task.transform_key(), bs=task.bs, budget_steps=steps, wd=wd, augment=augment,
                 opts=opts, n_train=len(sp.y_train), n_test=len(sp.y_test))
     if shifted: base['shifts'] = {n: t.splits.fingerprint('test') for n, t in shifted.items()}
+    return base
+
+# %% ../nbs/09_compare.ipynb #f2c5b454
+class _Runs:
+    "One comparison's runs: each read back from `out` when it is there, else trained, scored, saved; a progress bar over them all."
+    def __init__(self, task, out, base, per, keeper, shifted, raise_errors, total, progress):
+        store_attr('task,out,base,per,keeper,shifted,raise_errors'); self.keys, self.done = {}, 0
+        self.bar = progress_bar(range(total)) if progress else None
+        if self.bar is not None: self.bar.update(0)
+    def __call__(self, s, seed, rate, need_model=False) -> dict:
+        cfg = dict(self.base, strategy=s, seed=seed, lr=rate)
+        path = _run_path(self.out, cfg)
+        rec, self.keys[path.stem] = _load_run(path, cfg), (s, seed, rate)
+        if rec is None or need_model or self.keeper.missing(path) or not path.with_suffix('.npz').exists(): rec = self.train(s, seed, rate, cfg, path)
+        self.done += 1
+        if self.bar is not None: self.bar.update(self.done)
+        return dict(rec, run=path.stem)
+    def train(self, s, seed, rate, cfg, path) -> dict:
+        t0, sp = time.perf_counter(), self.task.splits
+        b = self.base
+        try:
+            with PeakMemory(self.task.device) as mem:
+                r = run_strategy(s, self.task, steps=b['budget_steps'], lr=rate, wd=b['wd'], augment=b['augment'], seed=seed, **self.per[s])
+        except Exception as e: return _failure(s, seed, rate, e, self.raise_errors)
+        rec = dict(_record(cfg, r, time.perf_counter() - t0, mem.peak, len(sp.y_valid)), run=path.stem, **score_shifts(r, self.shifted))
+        self.keeper.add(r, rec)
+        save_probs(path, r.probs, r.y, sp.classes)   # beside the record, for re-scoring without retraining
+        atomic_write(path, json.dumps(rec, indent=1, default=float))
+        return rec
+
+# %% ../nbs/09_compare.ipynb #74d757e4
+def _choose_rate(runs, task, s, seed, lr_grid):
+    "Strategy `s`'s peak rate chosen on validation accuracy over the grid around its default (the smaller rate on a tie), or the trials when none finished."
+    default = peak_lr(task, s, None)
+    rates = [float(f'{default * f:.3g}') for f in lr_grid]
+    trials = {r: runs(s, seed, r) for r in rates}
+    ok = {r: t['valid_accuracy'] for r, t in trials.items() if t.get('status') == 'ok'}
+    if not ok: return None, [dict(t, lr=r) for r, t in trials.items()]
+    rate = max(ok, key=lambda r: (ok[r], -r))
+    return rate, dict(lr_grid={f'{r:g}': round(a, 4) for r, a in ok.items()}, lr_at_edge=rate in (rates[0], rates[-1]) and len(rates) > 1)
+
+# %% ../nbs/09_compare.ipynb #7621bcaa
+def compare(task: Task, strategies=None, seeds=(0,), epochs=3, steps=None, lr='auto', lr_grid=LR_GRID, wd=None, augment=False,
+            out='ftlearn_runs', progress=True, raise_errors=False, shifts=None, class_map=None, keep=None, **opts) -> pd.DataFrame:
+    "Run `strategies` x `seeds` on `task` under one step budget, rates chosen on validation (`lr='auto'`; None: each strategy's default); one row per run."
+    if not isinstance(task, Task): raise ValueError(f"compare needs a Task (make_task(load_data(...), 'efficientnet_lite0')), not {type(task).__name__}")
+    strategies, seeds = resolve_strategies(strategies, task.splits.kind), _seeds(seeds)
+    per, steps = _split_opts(strategies, opts), step_budget(task, steps, epochs)
+    lr, lr_grid = _check_rates(task, lr, lr_grid)
+    check_number('wd', wd, min=0, none_ok=True)
+    if not isinstance(augment, (bool, np.bool_)): raise ValueError(f"augment must be True or False, not {augment!r}")
+    check_budgets(task, strategies, steps, per)   # every strategy's needs, before the first run
+    out, shifted = _check_writable(out), shift_tasks(task, shifts, class_map)
+    keeper = ModelKeeper(keep, task, out)   # saves the models asked for (`keep`: 'best' by validation, or 'all')
     tuned = lambda s: lr == 'auto' and not is_frozen(s)
     total = sum(len(seeds) + (len(lr_grid) if tuned(s) else 0) for s in strategies)   # the first seed's run is read back after the grid
-    bar = progress_bar(range(total)) if progress else None
-    if bar is not None: bar.update(0)
-    done = [0]
-    def run(s, seed, rate, need_model=False):
-        cfg = dict(base, strategy=s, seed=seed, lr=rate)
-        path = _run_path(out, cfg)
-        rec, keys[path.stem] = _load_run(path), (s, seed, rate)
-        if rec is None or need_model or keeper.missing(path) or not path.with_suffix('.npz').exists():
-            t0 = time.perf_counter()
-            try:
-                with PeakMemory(task.device) as mem:
-                    r = run_strategy(s, task, steps=steps, lr=rate, wd=wd, augment=augment, seed=seed, **per[s])
-            except Exception as e:
-                diverged = isinstance(e, TrainingDiverged)
-                if raise_errors or not (diverged or isinstance(e, RuntimeError)): raise
-                print(f"{s} (seed {seed}, lr {rate}) {'diverged' if diverged else 'failed'}: {e}")
-                rec = dict(strategy=s, seed=seed, status='diverged' if diverged else 'failed', error=str(e))
-            else:
-                rec = dict(_record(cfg, r, time.perf_counter() - t0, mem.peak, len(sp.y_valid)), run=path.stem, **score_shifts(r, shifted))
-                keeper.add(r, rec)
-                save_probs(path, r.probs, r.y, sp.classes)   # beside the record, for re-scoring without retraining
-                atomic_write(path, json.dumps(rec, indent=1, default=float))
-        done[0] += 1
-        if bar is not None: bar.update(done[0])
-        return dict(rec, run=path.stem)
+    runs = _Runs(task, out, _base(task, steps, wd, augment, opts, shifted), per, keeper, shifted, raise_errors, total, progress)
     rows = []
     for s in strategies:
-        rate, grid, source = (None if lr == 'auto' else lr), None, 'given' if lr not in (None, 'auto') else 'default'
+        rate, extra, source = (None if lr == 'auto' else lr), {}, 'given' if lr not in (None, 'auto') else 'default'
         if tuned(s):
-            default = peak_lr(task, s, None)
-            rates = [float(f'{default * f:.3g}') for f in lr_grid]
-            trials = {r: run(s, seeds[0], r) for r in rates}
-            ok = {r: t['valid_accuracy'] for r, t in trials.items() if t.get('status') == 'ok'}
-            if not ok: rows += [dict(t, lr=r) for r, t in trials.items()]; continue
-            rate = max(ok, key=lambda r: (ok[r], -r))   # best validation accuracy; the smaller rate on a tie
-            grid, source = {f'{r:g}': round(a, 4) for r, a in ok.items()}, 'auto'
+            rate, extra = _choose_rate(runs, task, s, seeds[0], lr_grid)
+            if rate is None: rows += extra; continue
+            source = 'auto'
         elif lr is None and not is_frozen(s): rate = peak_lr(task, s, None)
-        for seed in seeds:
-            rec = dict(run(s, seed, rate), lr_source=source)
-            if grid: rec.update(lr_grid=grid, lr_at_edge=rate in (rates[0], rates[-1]) and len(rates) > 1)
-            rows.append(rec)
-    best = keeper.finish(rows, lambda stem: run(*keys[stem], need_model=True))
+        rows += [dict(runs(s, seed, rate), lr_source=source, **extra) for seed in seeds]
+    best = keeper.finish(rows, lambda stem: runs(*runs.keys[stem], need_model=True))
     df = results_frame(rows)
     if best is not None: df.attrs['best_model'] = str(best)
     return df
@@ -187,7 +242,9 @@ def results_frame(rows) -> pd.DataFrame:
     return df[[c for c in first if c in df] + [c for c in df if c not in first]]
 
 def load_results(out='ftlearn_runs') -> pd.DataFrame:
-    "All runs saved under `out`, as a table."
+    "All runs saved under `out`, as a table (a record that fails `record_problem` is set aside with a warning)."
+    if not isinstance(out, (str, os.PathLike)) or not Path(out, 'runs').is_dir():
+        raise ValueError(f"no comparison results in {out!r}: it has no runs/ folder (give the out= folder of a compare run)")
     return results_frame([dict(r, run=p.stem) for p in sorted(Path(out, 'runs').glob('*.json')) if (r := _load_run(p))])
 
 def ok_runs(df) -> pd.DataFrame:

@@ -2,11 +2,13 @@
 
 A `Case` names one input and what must happen: `expect='error'` (an exception of type `exc` whose message matches
 `match`, i.e. names the user's mistake), `expect='warn'` (it runs, and a warning matching `match` says why the
-result is suspicious) or `expect='ok'` (an edge case that must simply work). `run(tmp)` does the input in a fresh
-temporary folder. The test files turn a list of cases into pytest cases with `fuzz_params`; `bench/fuzz.py` runs the
-same lists and counts outcomes (clear error / handled / deep / silent / hang) on any checkout."""
+result is suspicious) or `expect='ok'` (an edge case that must work and give the right answer). `run(tmp)` does the
+input in a fresh temporary folder and returns its result; `check(result)` says whether that result is right (it fails
+by raising `AssertionError` or returning a false value). Every 'ok' case has a `check`: not raising is not enough.
+The test files turn a list of cases into pytest cases with `fuzz_params`; `bench/fuzz.py` runs the same lists and
+counts outcomes (clear error / handled / deep / silent / hang) on any checkout."""
 from __future__ import annotations
-import io, re, signal, sys, warnings, contextlib
+import errno, io, os, re, signal, sys, warnings, contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Any
@@ -19,6 +21,15 @@ class Case:
     exc: type | tuple = ValueError
     match: str = ''                # regex, case-insensitive, searched in the message
     area: str = ''                 # loaders, tasks, strategies, compare, cli, environment, ...
+    check: Callable[[Any], Any] | None = None   # is `run`'s result right? (expect 'ok' or 'warn')
+
+def verify(case: Case, result):
+    "Apply `case.check` to what `case.run` returned; an `AssertionError` (a wrong result) when it fails."
+    if case.check is None: return result
+    ok = case.check(result)
+    if ok is not None and not ok:
+        r = repr(result); raise AssertionError(f"{case.id}: wrong result: {r[:200]}{'...' if len(r) > 200 else ''}")
+    return result
 
 class CLIError(Exception):
     "`ftlearn` exited non-zero; the message is what it printed on stderr."
@@ -43,11 +54,13 @@ def check(case: Case, tmp: Path):
         assert 'Traceback' not in msg, f"a traceback reached the user: {msg!r}"
     elif case.expect == 'warn':
         with warnings.catch_warnings(record=True) as ws:
-            warnings.simplefilter('always'); case.run(tmp)
+            warnings.simplefilter('always'); result = case.run(tmp)
         msgs = [str(w.message) for w in ws]
         assert any(re.search(case.match, m, re.I | re.S) for m in msgs), f"no warning matching {case.match!r}; got {msgs}"
+        verify(case, result)
     else:
-        case.run(tmp)
+        assert case.check is not None, f"{case.id}: an 'ok' case must check its result (check=...)"
+        verify(case, case.run(tmp))
 
 def fuzz_params(cases):
     "pytest parameters (with ids) for a list of cases."
@@ -65,7 +78,8 @@ def outcome(case: Case, tmp: Path, timeout: int = 120) -> tuple[str, str]:
     old = signal.signal(signal.SIGALRM, _alarm); signal.alarm(timeout)
     try:
         with warnings.catch_warnings(record=True) as ws, contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            warnings.simplefilter('always'); case.run(tmp)
+            warnings.simplefilter('always'); result = case.run(tmp)
+            if case.expect != 'error': verify(case, result)
     except _Hang: return 'hang', f'> {timeout} s'
     except BaseException as e:
         if isinstance(e, KeyboardInterrupt): raise
@@ -77,7 +91,7 @@ def outcome(case: Case, tmp: Path, timeout: int = 120) -> tuple[str, str]:
     finally:
         signal.alarm(0); signal.signal(signal.SIGALRM, old)
     msgs = [str(w.message) for w in ws]
-    if case.expect == 'ok': return 'handled', 'ran'
+    if case.expect == 'ok': return 'handled', 'ran, result checked' if case.check else 'ran, result not checked'
     if case.expect == 'warn' and any(re.search(case.match, m, re.I | re.S) for m in msgs): return 'handled', 'warned'
     return 'silent', ('warnings: ' + '; '.join(msgs)[:200]) if msgs else 'no error, no warning'
 
@@ -103,3 +117,29 @@ def env(**kv):
         for k, v in old.items():
             if v is None: os.environ.pop(k, None)
             else: os.environ[k] = v
+
+@contextlib.contextmanager
+def unreadable(folder):
+    "`folder` cannot be listed for the duration: mode 000, and `os.scandir` / `os.listdir` refusing it as well, since chmod does not stop root (who runs the tests)."
+    folder = os.path.abspath(folder)
+    real = dict(scandir=os.scandir, listdir=os.listdir)
+    def deny(name):
+        def f(p='.'):
+            if not isinstance(p, int) and os.path.abspath(p) == folder: raise PermissionError(errno.EACCES, 'Permission denied', str(p))
+            return real[name](p)
+        return f
+    mode = os.stat(folder).st_mode & 0o7777
+    os.chmod(folder, 0)
+    try:
+        from unittest import mock
+        with mock.patch.object(os, 'scandir', deny('scandir')), mock.patch.object(os, 'listdir', deny('listdir')): yield
+    finally: os.chmod(folder, mode)
+
+@contextlib.contextmanager
+def attr(obj, **kv):
+    "Attributes of `obj` set for the duration (e.g. a module's constant read at import time)."
+    old = {k: getattr(obj, k) for k in kv}
+    for k, v in kv.items(): setattr(obj, k, v)
+    try: yield
+    finally:
+        for k, v in old.items(): setattr(obj, k, v)

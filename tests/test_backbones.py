@@ -163,3 +163,7 @@ def test_train_bn_default_trains_batchnorm_in_frozen_groups():
     for g, b, a in zip(frozen, before, after):
         for p, x, y in zip(g, b, a):
             assert torch.equal(x, y) != (id(p) in bn), 'BN params should change, all others stay'
+
+@pytest.mark.parametrize('bad', [-1, 2.5, '10', True, None])
+def test_num_classes_is_checked(bad):
+    with pytest.raises(ValueError, match='num_classes must be a whole number >= 0'): load_backbone('lite0', num_classes=bad)

@@ -1,5 +1,5 @@
 "The data layer: every offline loader, seeded splits, subsampling, users' own data and clear errors (offline)."
-import shutil, struct, zlib
+import dataclasses, gzip, shutil, struct, warnings, zlib
 import numpy as np, pandas as pd, pytest, torch
 from PIL import Image
 import ftlearn.data.core as D
@@ -139,7 +139,7 @@ def test_meaningless_splits_are_refused():
 def test_too_few_images_per_class(tmp_path):
     with pytest.raises(ValueError, match='each class needs at least 3'): image_folder(_classes(tmp_path/'two', 2), size=8)
     with pytest.raises(ValueError, match='each class needs at least 3'): image_folder(_classes(tmp_path/'one', 1), size=8)
-    with pytest.warns(UserWarning, match=r'only 1 test examples for 2 classes'): image_folder(_classes(tmp_path/'three', 3), size=8)
+    with pytest.warns(UserWarning, match=r'test split holds 1 example: an accuracy on one item means nothing'): image_folder(_classes(tmp_path/'three', 3), size=8)
 
 @pytest.mark.parametrize('dtype,lo,hi,fmt', [(np.uint16, 0, 65535, 'PNG'), (np.int32, 0, 3_000_000, 'TIFF'),
                                              (np.float32, 0, 1, 'TIFF'), (np.float32, -4, 4, 'TIFF')])
@@ -181,3 +181,48 @@ def test_bad_tables(tmp_path):
     df = pd.DataFrame(dict(text=[f'review {i}' for i in range(60)], label=['good', 'bad'] * 30)); df.loc[[3, 4], 'text'] = np.nan
     with pytest.warns(UserWarning, match="dropped 2 of 60 rows"): d = text_frame(df)
     assert sum(map(len, (d.y_train, d.y_valid, d.y_test))) == 58
+
+# ---- issue 22: the last bad inputs ----
+def test_splits_that_cannot_be_scored_are_refused_wherever_they_are_built():
+    d = load_data('uci_digits', n_per_class=5, n_valid=50, n_test=50)
+    with pytest.raises(ValueError, match=r'uci_digits: the test split is empty \(x_test and y_test hold no items\)'):
+        dataclasses.replace(d, x_test=d.x_test[:0], y_test=d.y_test[:0])
+    with pytest.raises(ValueError, match=r'uci_digits: the valid split is empty'):
+        D.DataSplits(d.name, d.kind, d.classes, d.x_train, d.y_train, d.x_valid[:0], d.y_valid[:0], d.x_test, d.y_test)
+    with pytest.raises(ValueError, match=r'the test labels \(y_test\) must be whole numbers from 0 to 9 .*found \[10\]'):
+        dataclasses.replace(d, y_test=d.y_test + 1)       # labels off by one: they used to score 0 silently
+    with pytest.warns(UserWarning, match='accuracy on one item means nothing'):
+        one = dataclasses.replace(d, x_test=d.x_test[:1], y_test=d.y_test[:1])
+    assert len(one.y_test) == 1
+    x, y = np.zeros((60, 4, 4), np.uint8), np.repeat([0, 1], 30)
+    with pytest.raises(ValueError, match=r"toy: the test labels \(y_test\) must be whole numbers from 0 to 1 .*found \['a', 'b'\]"):
+        D.make_splits('toy', 'image', ['a', 'b'], x, y, x[:4], ['a', 'b', 'a', 'b'])
+    with pytest.raises(ValueError, match='the test split is empty; add examples to the test set'): D.make_splits('toy', 'image', ['a', 'b'], x, y, x[:0], y[:0])
+    with pytest.raises(ValueError, match='the valid split is empty; raise valid_pct'): D.make_splits('toy', 'image', ['a', 'b'], x, y, valid_pct=0.001)
+    with warnings.catch_warnings(record=True) as ws:
+        warnings.simplefilter('always'); D.make_splits('toy', 'image', ['a', 'b'], x, y, x[:1], y[:1])
+    assert sum('one item means nothing' in str(w.message) for w in ws) == 1   # said once, not also as 'only 1 test examples'
+
+def test_data_cache_is_checked_by_content(monkeypatch, tmp_path):
+    monkeypatch.setenv('FTLEARN_CACHE', str(tmp_path))
+    a = load_data('uci_digits'); load_data('faces')
+    data = tmp_path/'data'
+    shutil.copy(data/'faces.npz', data/'uci_digits.npz')                  # another data set's valid cache file
+    with pytest.warns(UserWarning, match="holds the data set 'faces', not 'uci_digits'; rebuilding it"): b = load_data('uci_digits')
+    assert a.fingerprint('train') == b.fingerprint('train') and b.x_train.shape[1:] == (8, 8)
+    with np.load(data/'uci_digits.npz') as z: d = dict(z)
+    d['y'] = d['y'][::-1].copy(); np.savez(data/'uci_digits.npz', **d)     # edited arrays, old checksum
+    with pytest.warns(UserWarning, match='does not match its checksum'): c = load_data('uci_digits')
+    assert a.fingerprint('train') == c.fingerprint('train')
+    with warnings.catch_warnings():
+        warnings.simplefilter('error'); assert load_data('uci_digits').fingerprint('train') == a.fingerprint('train')   # rebuilt: no more warnings
+
+def test_damaged_fashion_mnist_file_names_the_fix(monkeypatch, tmp_path):
+    src = DS.FASHION_MNIST_DIR
+    for f in src.glob('*.gz'): (tmp_path/f.name).symlink_to(f)
+    (tmp_path/'t10k-labels-idx1-ubyte.gz').unlink()
+    (tmp_path/'t10k-labels-idx1-ubyte.gz').write_bytes((src/'t10k-labels-idx1-ubyte.gz').read_bytes()[:1000])   # a cut copy
+    monkeypatch.setattr(DS, 'FASHION_MNIST_DIR', tmp_path)
+    monkeypatch.setenv('FTLEARN_CACHE', str(tmp_path/'cache'))
+    with pytest.raises(ValueError, match=r't10k-labels-idx1-ubyte\.gz is damaged \(EOFError.*apt-get install --reinstall dataset-fashion-mnist.*FTLEARN_FASHION_MNIST_DIR'):
+        load_data('fashion_mnist')

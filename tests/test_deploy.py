@@ -136,7 +136,7 @@ def test_interpret_a_text_run(text_task, tmp_path, capsys):
 def test_baselines_run_through_compare_and_keep(image_task, text_task, tmp_path, name, kind):
     from ftlearn.compare import compare
     task = image_task if kind == 'image' else text_task
-    df = compare(task, [name], seeds=[0, 1], out=tmp_path, progress=False, keep='best')
+    df = compare(task, [name], seeds=[0, 1], out=tmp_path, progress=False, lr=None, keep='best')
     assert (df.status == 'ok').all() and (df.steps == 0).all() and df.lr.isna().all()   # no budget, no rate grid
     assert 'chosen on validation' in df.notes[0]
     m = load_model(tmp_path/'best')

@@ -25,30 +25,19 @@ def task_with(**kw):
         return make_task(kw.pop('splits', None) or small_task().splits, kw.pop('backbone', 'efficientnet_lite0'), **kw)
     return run
 
-def ok_steps(name, n, **kw):
-    def run(tmp):
-        from ftlearn.strategies.all import run_strategy
-        r = run_strategy(name, small_task(), steps=n, **kw)
-        assert r.steps == n, r.steps
-    return run
+def lr_zero_unchanged(r):
+    "lr=0 is honoured: the backbone's weights did not move."
+    return r.lr == 0 and max(w['relative_change'] for w in r.weight_change[:-1]) == 0
 
-def lr_zero(tmp):
-    from ftlearn.strategies.all import run_strategy
-    r = run_strategy('full_finetune', small_task(), steps=2, lr=0)
-    assert r.lr == 0 and max(w['relative_change'] for w in r.weight_change[:-1]) == 0, (r.lr, r.weight_change)
+def one_ok_row(df):
+    "`compare` made exactly one run, and it finished with an accuracy in [0, 1]."
+    return len(df) == 1 and list(df.status) == ['ok'] and 0 <= df.accuracy.iloc[0] <= 1
 
-def one_row(**kw):
-    def run(tmp):
-        df = cmp(**kw)(tmp)
-        assert len(df) == 1, f"{len(df)} rows"
-    return run
-
-def diverged_row(lr, strategy='full_finetune'):
-    def run(tmp):
-        df = cmp([strategy], steps=8, lr=lr)(tmp)
+def diverged(strategy):
+    def check(df):
         assert list(df.status) == ['diverged'], list(df.status)
         assert df.error.iloc[0].startswith(strategy), df.error.iloc[0]   # our words first, not fastai's wrapper
-    return run
+    return check
 
 def write_file(tmp):
     p = tmp/'afile'; p.write_text('x'); return p
@@ -60,14 +49,14 @@ STRATEGY_CASES = [
     Case('lr_inf', rs('full_finetune', steps=2, lr=float('inf')), match=r'lr must be', area=S),
     Case('lr_string', rs('full_finetune', steps=2, lr='0.1'), match=r'lr must be', area=S),
     Case('lr_bool', rs('full_finetune', steps=2, lr=True), match=r'lr must be', area=S),
-    Case('lr_zero_honoured', lr_zero, expect='ok', area=S),
+    Case('lr_zero_honoured', rs('full_finetune', steps=2, lr=0), expect='ok', area=S, check=lr_zero_unchanged),
     Case('wd_negative', rs('full_finetune', steps=2, wd=-1e-4), match=r'wd must be', area=S),
     Case('wd_string', rs('full_finetune', steps=2, wd='big'), match=r'wd must be', area=S),
     Case('steps_zero', rs('full_finetune', steps=0), match=r'steps must be a whole number >= 1', area=S),
     Case('steps_negative', rs('scratch', steps=-3), match=r'steps must be', area=S),
     Case('steps_fraction', rs('full_finetune', steps=2.5), match=r'steps must be a whole number', area=S),
     Case('steps_bool', rs('full_finetune', steps=True), match=r'steps must be', area=S),
-    Case('steps_numpy_int', ok_steps('full_finetune', np.int64(3)), expect='ok', area=S),
+    Case('steps_numpy_int', rs('full_finetune', steps=np.int64(3), lr=1e-4), expect='ok', area=S, check=lambda r: r.steps == 3),
     Case('epochs_zero', rs('full_finetune', epochs=0), match=r'epochs must be a whole number >= 1', area=S),
     Case('epochs_negative_probe', rs('linear_probe', epochs=-1), match=r'epochs must be', area=S),
     Case('epochs_zero_probe', rs('linear_probe', epochs=0), match=r'epochs must be', area=S),
@@ -109,7 +98,8 @@ TASK_CASES = [
     Case('size_negative', task_with(size=-32), match=r'size must be', area=T),
     Case('size_huge', task_with(size=10000), match=r'size must be', area=T),
     Case('size_fraction', task_with(size=31.5), match=r'size must be a whole number', area=T),
-    Case('size_numpy_int', lambda tmp: task_with(size=np.int32(40))(tmp), expect='ok', area=T),
+    Case('size_numpy_int', task_with(size=np.int32(40)), expect='ok', area=T,
+         check=lambda t: t.size == 40 and type(t.size) is int and tuple(t.dls().one_batch()[0].shape[1:]) == (3, 40, 40)),
     Case('bs_zero', task_with(bs=0), match=r'bs must be a whole number >= 1', area=T),
     Case('bs_negative', task_with(bs=-1), match=r'bs must be', area=T),
     Case('bs_string', task_with(bs='64'), match=r'bs must be', area=T),
@@ -128,20 +118,20 @@ COMPARE_CASES = [
     Case('seeds_negative', cmp(seeds=[-1]), match=r'seeds must be', area=C),
     Case('seeds_bool', cmp(seeds=[True]), match=r'seeds must be', area=C),
     Case('seeds_none', cmp(seeds=None), match=r'seeds must be', area=C),
-    Case('seeds_duplicate_one_row', one_row(seeds=[0, 0]), expect='ok', area=C),
-    Case('seeds_numpy', one_row(seeds=np.array([0])), expect='ok', area=C),
-    Case('strategies_duplicate_one_row', one_row(strategies=['linear_probe', 'linear_probe']), expect='ok', area=C),
-    Case('strategies_string_trailing_commas', one_row(strategies='linear_probe,,'), expect='ok', area=C),
+    Case('seeds_duplicate_one_row', cmp(seeds=[0, 0]), expect='ok', area=C, check=one_ok_row),
+    Case('seeds_numpy', cmp(seeds=np.array([0])), expect='ok', area=C, check=one_ok_row),
+    Case('strategies_duplicate_one_row', cmp(strategies=['linear_probe', 'linear_probe']), expect='ok', area=C, check=one_ok_row),
+    Case('strategies_string_trailing_commas', cmp(strategies='linear_probe,,'), expect='ok', area=C, check=one_ok_row),
     Case('strategies_empty', cmp(strategies=[]), match=r'no strategies', area=C),
     Case('strategies_empty_string', cmp(strategies=''), match=r'no strategies', area=C),
     Case('strategies_unknown', cmp(strategies=['magic']), match=r"unknown strateg.*magic", area=C),
     Case('option_misspelt', cmp(lrr=0.1), match=r"unknown option 'lrr' \(did you mean 'lr'\?\)", area=C),
-    Case('option_of_another_strategy_ignored', one_row(strategies=['linear_probe'], freeze_frac=0.5), expect='ok', area=C),
+    Case('option_of_another_strategy_ignored', cmp(strategies=['linear_probe'], freeze_frac=0.5), expect='ok', area=C, check=one_ok_row),
     Case('option_seed_singular', cmp(seed=1), match=r'seeds=', area=C),
     Case('option_bn_misspelt', cmp(['linear_probe', 'full_finetune'], bn='fozen'), match=r'bn must be one of', area=C),
     Case('option_max_epochs_zero', cmp(max_epochs=0), match=r'max_epochs must be', area=C),
     Case('option_classifier_unknown', cmp(['feature_extraction'], classifier='tree'), match=r'classifier must be', area=C),
-    Case('lr_word', cmp(lr='fast'), match=r"lr must be 'auto', None or a number", area=C),
+    Case('lr_word', cmp(lr='fast'), match=r"lr must be 'auto', .*or a number, not 'fast'", area=C),
     Case('lr_negative', cmp(lr=-1), match=r'lr must be', area=C),
     Case('lr_grid_empty', cmp(['full_finetune'], lr='auto', lr_grid=()), match=r'lr_grid', area=C),
     Case('lr_grid_zero_factor', cmp(['full_finetune'], lr='auto', lr_grid=(0, 1)), match=r'lr_grid factor must be', area=C),
@@ -152,8 +142,8 @@ COMPARE_CASES = [
     Case('steps_negative', cmp(steps=-1), match=r'steps must be', area=C),
     Case('out_unwritable', lambda tmp: cmp(out='/proc/forbidden')(tmp), match=r'cannot write', area=C),
     Case('out_is_a_file', lambda tmp: cmp(out=write_file(tmp))(tmp), match=r'cannot write', area=C),
-    Case('diverged_run_reported_finite', diverged_row(1e3), expect='ok', area=C),
-    Case('diverged_run_reported_nan', diverged_row(1e6, 'scratch'), expect='ok', area=C),
+    Case('diverged_run_reported_finite', cmp(['full_finetune'], steps=8, lr=1e3), expect='ok', area=C, check=diverged('full_finetune')),
+    Case('diverged_run_reported_nan', cmp(['scratch'], steps=8, lr=1e6), expect='ok', area=C, check=diverged('scratch')),
 ]
 
 def cli_small(*args): return lambda tmp: cli('compare', '--n-per-class', '5', '--size', '32', '--out', tmp/'out', *args)
@@ -210,7 +200,7 @@ CLI_CASES = [
     Case('probe_patience_zero', cli_small('--probe-patience', '0'), exc=CLIError, match=r'probe.patience must be', area=L),
     Case('probe_max_epochs_zero', cli_small('--probe-max-epochs', '0'), exc=CLIError, match=r'probe.max.epochs must be', area=L),
     Case('option_misspelt', cli_small('--lrr', '0.1'), exc=CLIError, match=r'unrecognized arguments: --lrr', area=L),
-    Case('no_command_prints_help', lambda tmp: cli(), expect='ok', area=L),
+    Case('no_command_prints_help', lambda tmp: cli(), expect='ok', area=L, check=lambda out: out.startswith('usage: ftlearn') and 'compare' in out),
     Case('diverged_run_exit_code', cli_diverged, exc=CLIError, match=r'exit 1: .*full_finetune seed 0: diverged', area=L),
 ]
 
@@ -231,7 +221,7 @@ def mode(value):
     def run(tmp):
         with env(FTLEARN_MODE=value):
             from ftlearn.core import run_mode
-            assert run_mode() in ('small', 'full')
+            return run_mode()
     return run
 
 def offline_hub_backbone(tmp):
@@ -245,11 +235,37 @@ ENV_CASES = [
     Case('cache_unwritable', cache_unwritable, match=r'FTLEARN_CACHE', area=E),
     Case('cli_cache_is_a_file', cli_cache_is_file, exc=CLIError, match=r'exit 2: .*FTLEARN_CACHE', area=E),
     Case('mode_unknown', mode('huge'), match=r"FTLEARN_MODE must be 'small' or 'full'", area=E),
-    Case('mode_spaced_upper', mode(' FULL '), expect='ok', area=E),
+    Case('mode_spaced_upper', mode(' FULL '), expect='ok', area=E, check=lambda m: m == 'full'),
     Case('offline_hub_only_weights', offline_hub_backbone, exc=(ValueError, FileNotFoundError), match=r'resnet18.*(offline|downloads are off)', area=E),
 ]
 
-CASES = STRATEGY_CASES + TASK_CASES + COMPARE_CASES + CLI_CASES + ENV_CASES
+def backbone(name='efficientnet_lite0', **kw):
+    def run(tmp):
+        from ftlearn.models.backbones import load_backbone
+        return load_backbone(name, **kw)
+    return run
+
+B = 'backbones'
+NC = r'num_classes must be a whole number >= 0, not '
+BACKBONE_CASES = [
+    Case('num_classes_negative', backbone(num_classes=-1), match=NC + r'-1 \(0: the pooled features; else the outputs of a new head\)', area=B),
+    Case('num_classes_negative_text', backbone('all-MiniLM-L6-v2', num_classes=-3), match=NC + r'-3', area=B),
+    Case('num_classes_fraction', backbone(num_classes=2.5), match=NC + r'2\.5 \(float\)', area=B),
+    Case('num_classes_float_whole', backbone(num_classes=10.0), match=NC + r'10\.0 \(float\)', area=B),
+    Case('num_classes_string', backbone(num_classes='10'), match=NC + r"'10'", area=B),
+    Case('num_classes_bool', backbone(num_classes=True), match=NC + r'True \(bool\)', area=B),
+    Case('num_classes_none', backbone(num_classes=None), match=NC + r'None', area=B),
+    Case('num_classes_numpy_int', backbone(num_classes=np.int64(3), pretrained=False), expect='ok', area=B,
+         check=lambda m: m.get_classifier().out_features == 3),
+    Case('num_classes_zero_features', backbone(pretrained=False), expect='ok', area=B,
+         check=lambda m: tuple(m.eval()(__import__('torch').zeros(2, 3, 32, 32)).shape) == (2, 1280)),
+]
+
+CASES = STRATEGY_CASES + TASK_CASES + COMPARE_CASES + CLI_CASES + ENV_CASES + BACKBONE_CASES
 
 @pytest.mark.parametrize('case', fuzz_params(CASES))
 def test_fuzz(case, tmp_path): check(case, tmp_path)
+
+def test_ok_cases_check_their_result():
+    "Not raising is not enough: every 'ok' case checks what it returned."
+    assert [c.id for c in CASES if c.expect == 'ok' and c.check is None] == []

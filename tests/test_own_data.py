@@ -1,12 +1,13 @@
 "Own data that helps: every bad file reported at once or skipped, one-line warnings, --data-seed, --option, SIGTERM, file permissions."
 import os, json, signal, time, warnings
 for k in ('FTLEARN_OFFLINE', 'HF_HUB_OFFLINE', 'TRANSFORMERS_OFFLINE'): os.environ.setdefault(k, '1')
-import numpy as np, pytest
+import numpy as np, pandas as pd, pytest
 from pathlib import Path
 from PIL import Image
 from ftlearn.core import atomic_write
 from ftlearn.data.datasets import load_data
-from ftlearn.data.folders import image_folder
+from ftlearn.data.folders import image_folder, text_frame
+from fuzzlib import unreadable
 import ftlearn.cli as cli
 
 def _folder(root, n=8, bad=()):
@@ -66,3 +67,23 @@ def test_saved_files_follow_the_umask(tmp_path, mask, mode):
     try: p = atomic_write(tmp_path/'x.json', '{}')
     finally: os.umask(old)
     assert os.stat(p).st_mode & 0o777 == mode
+
+def test_what_is_not_a_folder_or_cannot_be_walked_is_named(tmp_path):
+    for bad, what in [(None, 'None'), (123, '123'), ('', "''")]:
+        with pytest.raises(TypeError, match=rf'path must be a folder \(a str or pathlib\.Path\).*not {what}'): image_folder(bad)
+    root = _folder(tmp_path/'d')
+    (root/'1'/'again').symlink_to('..')
+    with pytest.raises(ValueError, match=r'd/1 holds 1 symlink loop\(s\): .*d/1/again -> \.\.'): image_folder(root, size=16)
+    (root/'1'/'again').unlink(); (root/'1'/'me.png').symlink_to('me.png')
+    with pytest.raises(ValueError, match=r'me\.png -> me\.png; a link that leads back to itself'): image_folder(root, size=16)
+    (root/'1'/'me.png').unlink()
+    with unreadable(root/'2'):
+        with pytest.raises(ValueError, match=r'cannot read 1 folder\(s\) in .*d/2: .*Permission denied; make them readable'): image_folder(root, size=16)
+    with unreadable(root):
+        with pytest.raises(ValueError, match=r'cannot read folder .*/d: Permission denied'): image_folder(root, size=16)
+    assert image_folder(root, size=16).classes == ['0', '1', '2']    # readable again
+
+def test_labels_that_are_lists_name_the_column():
+    df = pd.DataFrame(dict(review=[f'film {i}' for i in range(30)], tags=[['good', 'long'], ['bad']] * 15))
+    with pytest.raises(ValueError, match=r"column 'tags' holds labels that are not single values, e\.g\. \['good', 'long'\] \(list\) in row 0"):
+        text_frame(df, text_col='review', label_col='tags')

@@ -94,7 +94,7 @@ def test_compare_scores_shifts_and_keys_the_cache(digits, tmp_path):
     from ftlearn.compare import compare
     from ftlearn.studies.forgetting import TopTask
     task = TopTask(load_data('mnist_subset', n_per_class=5, n_valid=30, n_test=40), size=32, n_top=1, bs=16)
-    df = compare(task, ['linear_probe', 'full_finetune'], steps=3, out=tmp_path, progress=False, shifts=['uci_digits'], max_epochs=5, patience=2)
+    df = compare(task, ['linear_probe', 'full_finetune'], steps=3, out=tmp_path, progress=False, lr=3e-4, shifts=['uci_digits'], max_epochs=5, patience=2)
     assert {'ood_uci_digits_accuracy', 'ood_uci_digits_f1', 'ood_uci_digits_cka'} <= set(df.columns)
     assert df.ood_uci_digits_accuracy.between(0, 1).all() and (df.ood_uci_digits_cka <= 1 + 1e-6).all()
     recs = [json.loads(p.read_text()) for p in (tmp_path/'runs').glob('*.json')]
@@ -121,7 +121,7 @@ def test_every_kind_of_trained_model_is_scored(digits, tmp_path):
     from ftlearn.compare import compare
     from ftlearn.tasks.core import VisionTask
     task = VisionTask(load_data('mnist_subset', n_per_class=3, n_valid=20, n_test=30), size=32, bs=16)
-    df = compare(task, ['fine_tune', 'full_finetune'], steps=2, out=tmp_path, progress=False, shifts='blur:3')
+    df = compare(task, ['fine_tune', 'full_finetune'], steps=2, out=tmp_path, progress=False, lr=3e-4, shifts='blur:3')
     assert df.ood_blur3_accuracy.between(0, 1).all() and df.ood_blur3_cka.between(-1e-6, 1 + 1e-6).all()
 
 def test_text_shift_tokenises_its_own_test_texts():

@@ -1,5 +1,5 @@
 "Integration tests of the feature cache, the strategies and the comparison harness on real weights and data (offline)."
-import json, os
+import dataclasses, json, os
 import numpy as np, pytest, torch
 from ftlearn.data.datasets import load_data
 from ftlearn.models.features import FeatureCache, extract_features, model_fingerprint
@@ -131,7 +131,7 @@ def test_same_numbers_in_a_fresh_process(task, tmp_path):
 
 def test_resumed_comparison_equals_uninterrupted(task, tmp_path, monkeypatch):
     cols = ['strategy', 'seed', 'accuracy', 'valid_accuracy', 'lr', 'feature_cka']
-    straight = C.compare(task, ['full_finetune', 'lp_ft'], seeds=[0, 1], steps=3, out=tmp_path/'a', progress=False)
+    straight = C.compare(task, ['full_finetune', 'lp_ft'], seeds=[0, 1], steps=3, out=tmp_path/'a', progress=False, lr=None)
     orig, calls = C.run_strategy, []
     def interrupted(name, t, **kw):
         calls.append(name)
@@ -139,9 +139,9 @@ def test_resumed_comparison_equals_uninterrupted(task, tmp_path, monkeypatch):
         return orig(name, t, **kw)
     monkeypatch.setattr(C, 'run_strategy', interrupted)
     with pytest.raises(KeyboardInterrupt):
-        C.compare(task, ['full_finetune', 'lp_ft'], seeds=[0, 1], steps=3, out=tmp_path/'b', progress=False)
+        C.compare(task, ['full_finetune', 'lp_ft'], seeds=[0, 1], steps=3, out=tmp_path/'b', progress=False, lr=None)
     monkeypatch.setattr(C, 'run_strategy', orig)
-    resumed = C.compare(task, ['full_finetune', 'lp_ft'], seeds=[0, 1], steps=3, out=tmp_path/'b', progress=False)
+    resumed = C.compare(task, ['full_finetune', 'lp_ft'], seeds=[0, 1], steps=3, out=tmp_path/'b', progress=False, lr=None)
     a, b = straight[cols].to_dict('records'), resumed[cols].to_dict('records')
     for ra, rb in zip(a, b):   # accuracies exactly; CKA to float noise (CPU kernels may sum in another order)
         assert {k: ra[k] for k in cols[:5]} == {k: rb[k] for k in cols[:5]}
@@ -169,3 +169,30 @@ def test_learns_above_chance_and_lr0_is_chance(easy_task, name):
     if name == 'lp_ft': return   # at lr 0 LP-FT keeps its probe's head (05_strategies tests it equals the probe)
     r0 = run_strategy(name, easy_task, steps=steps, seed=0, lr=0)
     assert r0.accuracy <= 0.65, (name, r0.accuracy)
+
+# --- no run at chance is ever 'ok' (issue 22) ---------------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def digits(tmp_path_factory):
+    "UCI digits through the embedded EfficientNet-Lite0 at 32 px: pretrained features well above chance (a fixed cache)."
+    sp = load_data('uci_digits', n_per_class=10, n_valid=50, n_test=50)
+    return make_task(sp, 'efficientnet_lite0', size=32, bs=20, cache=FeatureCache(tmp_path_factory.mktemp('features')))
+
+@pytest.mark.parametrize('name', ['full_finetune', 'fine_tune', 'gradual_unfreeze', 'lp_ft', 'top_k', 'lora', 'bitfit', 'l2sp'])
+def test_absurd_rate_is_never_ok(digits, tmp_path, name):
+    "At lr=1e6 every family of trained strategy ends diverged or collapsed, through compare and through run_strategy."
+    df = C.compare(digits, [name], steps=9, lr=1e6, out=tmp_path, progress=False)
+    assert df.status.item() in ('diverged', 'collapsed'), df[['strategy', 'status', 'accuracy']]
+    assert df.lr.item() == 1e6 and 'learning rate' in df.error.item()   # the rate, and the hint
+    with pytest.raises(TrainingDiverged): run_strategy(name, digits, steps=9, lr=1e6)
+
+def test_weak_runs_are_not_flagged(digits, tmp_path):
+    "Negative controls: training from scratch that stays near chance is weak, not collapsed; so is a pretrained run on labels without signal."
+    r = run_strategy('scratch', digits, steps=4, lr=1e-4)   # 4 tiny steps from random weights: near chance, and nothing was lost
+    assert r.valid_accuracy < 0.35
+    rng = np.random.default_rng(0)
+    sp = digits.splits
+    noise = dataclasses.replace(sp, name='uci_digits_shuffled', y_train=rng.permutation(sp.y_train), y_valid=rng.permutation(sp.y_valid))
+    t = make_task(noise, 'efficientnet_lite0', size=32, bs=20, cache=digits.cache)
+    df = C.compare(t, ['full_finetune'], steps=9, lr=1e-3, out=tmp_path, progress=False)
+    assert df.status.item() == 'ok'   # at chance, but its pretrained features were at chance on these labels too

@@ -20,11 +20,33 @@ from ..core import *
 __all__ = ['MIN_EVAL_PER_CLASS', 'DataSplits', 'take_stratified', 'check_split_args', 'check_subsample_kw', 'make_splits']
 
 # %% ../../nbs/01_data.core.ipynb #85ac613b
+MIN_EVAL_PER_CLASS = 5   # fewer valid/test examples per class than this and an accuracy is mostly noise
+
 def _fp(x, y):
     h = __import__('hashlib').sha1()
     h.update(np.ascontiguousarray(x).tobytes() if x.dtype != object else '\x00'.join(x).encode('utf-8', 'replace'))
     h.update(np.ascontiguousarray(y).tobytes())
     return h.hexdigest()[:16]
+
+def _check_labels(name, what, y, classes) -> np.ndarray:
+    "`y` as `int64` class indices, or a `ValueError` naming `what` when a label is not the index of one of `classes`."
+    y = np.asarray(y)
+    if y.ndim != 1: raise ValueError(f"{name}: {what} must be a 1-d array of class indices, not an array shaped {y.shape}")
+    if y.dtype.kind == 'b': y = y.astype(np.int64)
+    if y.dtype.kind == 'O':
+        try: y = y.astype(np.float64)
+        except (TypeError, ValueError): pass
+    if y.dtype.kind in 'iuf':
+        with np.errstate(invalid='ignore'): bad = y[~((y == np.round(y)) & (y >= 0) & (y < len(classes)))]
+    else: bad = y    # strings or other objects: none is a class index
+    if len(bad):
+        vals = list(dict.fromkeys(bad.tolist()))
+        raise ValueError(f"{name}: {what} must be whole numbers from 0 to {len(classes) - 1} (one per class name: "
+                         f"{list(classes)[:10]}{' ...' if len(classes) > 10 else ''}); found {vals[:5]}{' ...' if len(vals) > 5 else ''}")
+    return y.astype(np.int64)
+
+_EMPTY = dict(train='there is nothing to learn from', valid='early stopping and the choice of a learning rate need it',
+              test='there is nothing to score')
 
 @dataclass
 class DataSplits:
@@ -36,6 +58,23 @@ class DataSplits:
     x_valid: np.ndarray; y_valid: np.ndarray
     x_test: np.ndarray; y_test: np.ndarray
     source: str = ''
+    def __post_init__(self):
+        "Refuse splits that cannot be trained or scored; every way of building `DataSplits` comes through here."
+        if self.kind not in ('image', 'text'): raise ValueError(f"{self.name}: kind must be 'image' or 'text', not {self.kind!r}")
+        self.classes, k = list(self.classes), len(self.classes)
+        for s in ('train', 'valid', 'test'):
+            x, y = getattr(self, f'x_{s}'), getattr(self, f'y_{s}')
+            if x is None or y is None: raise ValueError(f"{self.name}: the {s} split is missing (x_{s} is {type(x).__name__}, y_{s} is {type(y).__name__})")
+            if not isinstance(x, np.ndarray): x = np.array(list(x), dtype=object) if self.kind == 'text' else np.asarray(x)
+            y = _check_labels(self.name, f'the {s} labels (y_{s})', y, self.classes)
+            if len(x) != len(y): raise ValueError(f"{self.name}: the {s} split has {len(x)} inputs (x_{s}) but {len(y)} labels (y_{s})")
+            if not len(y):
+                need = 'one example per class' if s == 'train' else f'{MIN_EVAL_PER_CLASS * k} examples ({MIN_EVAL_PER_CLASS} per class)'
+                raise ValueError(f"{self.name}: the {s} split is empty (x_{s} and y_{s} hold no items) and {_EMPTY[s]}; give it at least {need}")
+            setattr(self, f'x_{s}', x); setattr(self, f'y_{s}', y)
+        if len(self.y_test) == 1:
+            warnings.warn(f"{self.name}: the test split holds 1 example: an accuracy on one item means nothing (it can only be 0% or 100%); "
+                          f"give it at least {MIN_EVAL_PER_CLASS * k} examples ({MIN_EVAL_PER_CLASS} per class)", stacklevel=3)
     @property
     def n_classes(self): return len(self.classes)
     def split(self, split):
@@ -77,7 +116,6 @@ def _split_off(y, frac, rng):
     return np.setdiff1d(np.arange(len(y)), held), held
 
 # %% ../../nbs/01_data.core.ipynb #4b8b07cf
-MIN_EVAL_PER_CLASS = 5   # fewer valid/test examples per class than this and an accuracy is mostly noise
 _SUBSAMPLE = ('n_per_class', 'frac', 'n_valid', 'n_test')
 
 def check_split_args(n_per_class=None, frac=None, n_valid=None, n_test=None, valid_pct=0.2, test_pct=0.2, seed=0, test_given=False):
@@ -102,9 +140,9 @@ def check_subsample_kw(fn, kw):
 # %% ../../nbs/01_data.core.ipynb #3b39b881
 def _check_eval_split(name, split, ys, classes, arg):
     k, n = len(classes), len(ys)
-    if n == 0: raise ValueError(f"{name}: the {split} split is empty; raise {arg} or add examples "
+    if n == 0: raise ValueError(f"{name}: the {split} split is empty; {f'raise {arg} or add examples' if arg.isidentifier() else f'add examples to {arg}'} "
                                 f"(a meaningful {split} split needs at least {MIN_EVAL_PER_CLASS} examples per class)")
-    if n < MIN_EVAL_PER_CLASS * k:
+    if n < MIN_EVAL_PER_CLASS * k and not (split == 'test' and n == 1):   # one test item: DataSplits itself warns
         warnings.warn(f"{name}: only {n} {split} examples for {k} classes ({n / k:.2g} per class): an accuracy on so few is "
                       f"mostly noise; give at least {MIN_EVAL_PER_CLASS * k} ({arg})", stacklevel=3)
     missing = [classes[c] for c in range(k) if not (ys == c).any()]
@@ -121,10 +159,12 @@ def make_splits(name, kind, classes, x, y, x_test=None, y_test=None, source='', 
     y, classes = np.asarray(y), [str(c) if isinstance(c, str) else c for c in classes]   # np.str_ from a cache -> str
     if len(x) != len(y): raise ValueError(f"{name}: {len(x)} inputs but {len(y)} labels")
     if len(set(map(str, classes))) < len(classes): raise ValueError(f"{name}: class names repeat: {classes}")
-    if len(y) and (y.dtype.kind not in 'iufb' or (y.dtype.kind == 'f' and not np.isfinite(y).all()) or (y != np.round(y)).any()
-                   or y.min() < 0 or y.max() >= len(classes)):
-        raise ValueError(f"{name}: labels must be whole numbers from 0 to {len(classes) - 1} (one per class name)")
-    y = y.astype(np.int64)
+    y = _check_labels(name, 'labels', y, classes)
+    if (x_test is None) != (y_test is None): raise ValueError(f"{name}: give x_test and y_test together, not only {'y_test' if x_test is None else 'x_test'}")
+    if x_test is not None:
+        if not isinstance(x_test, np.ndarray): x_test = np.array(list(x_test), dtype=object) if kind == 'text' else np.asarray(x_test)
+        y_test = _check_labels(name, 'the test labels (y_test)', y_test, classes)
+        if len(x_test) != len(y_test): raise ValueError(f"{name}: the test set has {len(x_test)} inputs (x_test) but {len(y_test)} labels (y_test)")
     if len(np.unique(y)) < 2: raise ValueError(f"{name}: found {len(np.unique(y))} class(es); classification needs at least 2")
     need = 2 if x_test is not None else 3
     counts = np.bincount(y, minlength=len(classes))
@@ -141,7 +181,6 @@ def make_splits(name, kind, classes, x, y, x_test=None, y_test=None, source='', 
         x_test, y_test, x, y = x[te], y[te], x[tr], y[tr]
         test_arg = 'n_test' if n_test is not None else 'test_pct'
     else: test_arg = 'n_test' if n_test is not None else 'the test set'
-    y_test = np.asarray(y_test, dtype=np.int64)
     tr, va = _split_off(y, valid_pct, rng)
     x_valid, y_valid, x, y = x[va], y[va], x[tr], y[tr]
     if n_per_class is not None: keep = _per_class(y, n_per_class, rng, classes=classes)

@@ -6,7 +6,7 @@ Docs: https://ftlearn.github.io/ftlearn/data.datasets.html.md"""
 
 # %% ../../nbs/01a_data.datasets.ipynb #6806dea5
 from __future__ import annotations
-import bz2, gzip, io, os, re, warnings, importlib.util
+import bz2, gzip, hashlib, io, os, re, warnings, zlib, importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, pandas as pd, torch
@@ -29,9 +29,17 @@ FASHION_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sanda
 FORTUNE_TOPICS = ['computers', 'politics', 'science', 'songs-poems']
 
 def _idx(path):
-    with gzip.open(path, 'rb') as f: data = f.read()
-    ndim = data[3]; dims = [int.from_bytes(data[4+4*i:8+4*i], 'big') for i in range(ndim)]
-    return np.frombuffer(data, np.uint8, offset=4 + 4*ndim).reshape(dims)
+    "The uint8 array in a gzipped idx file (the MNIST format); a `ValueError` naming the file and the fix when it is damaged."
+    try:
+        with gzip.open(path, 'rb') as f: data = f.read()
+        if len(data) < 4 or data[:3] != b'\x00\x00\x08': raise ValueError('it does not start with the header of an idx file of bytes')
+        ndim = data[3]; dims = [int.from_bytes(data[4+4*i:8+4*i], 'big') for i in range(ndim)]
+        if len(data) != 4 + 4*ndim + int(np.prod(dims)): raise ValueError(f'it holds {len(data) - 4 - 4*ndim} bytes of data, its header promises {int(np.prod(dims))}')
+        return np.frombuffer(data, np.uint8, offset=4 + 4*ndim).reshape(dims)
+    except (OSError, EOFError, zlib.error, ValueError) as e:
+        raise ValueError(f"Fashion-MNIST file {path} is damaged ({type(e).__name__}: {e}); reinstall it with "
+                         "`apt-get install --reinstall dataset-fashion-mnist`, or point FTLEARN_FASHION_MNIST_DIR at an intact copy "
+                         "(unset it to use /usr/share/datasets/fashion-mnist)") from None
 
 def _download_hint(name, pkg):
     return f"{name}: {pkg}, or allow a download (unset FTLEARN_OFFLINE and be online)"
@@ -154,21 +162,39 @@ def list_datasets() -> pd.DataFrame:
                          for n, (_, k, s, d) in DATASETS.items()])
 
 # %% ../../nbs/01a_data.datasets.ipynb #3d987d88
+def _checksum(arrays: dict) -> str:
+    "SHA-1 over the names, dtypes, shapes and bytes of `arrays`."
+    h = hashlib.sha1()
+    for k in sorted(arrays):
+        a = np.ascontiguousarray(arrays[k])
+        h.update(f'{k}|{a.dtype.str}|{a.shape}|'.encode()); h.update(a.tobytes())
+    return h.hexdigest()
+
+def _read_cache(f, name) -> dict | None:
+    "The arrays in cache file `f` if it holds data set `name` intact (checked by content), else None (with a warning unless it is an older cache)."
+    try:
+        with np.load(f, allow_pickle=False) as z: d = {k: z[k] for k in z.files}
+    except Exception: warnings.warn(f"data cache {f} is damaged; rebuilding it"); f.unlink(missing_ok=True); return None
+    held, check = str(d.pop('_dataset', '')), str(d.pop('_checksum', ''))
+    if not check: return None                                          # written by an older ftlearn: rebuilt quietly
+    if held != name or check != _checksum(d):
+        why = f"holds the data set {held!r}" if held != name else "does not match its checksum (its arrays were changed)"
+        warnings.warn(f"data cache {f} {why}, not {name!r}; rebuilding it"); return None
+    return d
+
 def raw_data(name):
+    "The decoded arrays of built-in data set `name`: from the cache if it holds them intact, else decoded and cached."
     f = cache_dir('data')/f'{name}.npz'
-    if f.exists():
-        try:
-            with np.load(f, allow_pickle=False) as z:
-                d = {k: z[k] for k in z.files}
-            d['classes'], d['source'] = list(d['classes']), str(d['source'])
-            for k in ('x', 'x_test'):
-                if k in d and d[k].dtype.kind == 'U': d[k] = d[k].astype(object)
-            return d
-        except Exception: warnings.warn(f"data cache {f} is damaged; rebuilding it"); f.unlink(missing_ok=True)
+    d = _read_cache(f, name) if f.exists() else None
+    if d is not None:
+        d['classes'], d['source'] = list(d['classes']), str(d['source'])
+        for k in ('x', 'x_test'):
+            if k in d and d[k].dtype.kind == 'U': d[k] = d[k].astype(object)
+        return d
     d = DATASETS[name][0]()
+    arrays = {k: (np.asarray(v).astype(str) if k in ('x', 'x_test') and np.asarray(v).dtype == object else np.asarray(v)) for k, v in d.items()}
     buf = io.BytesIO()
-    np.savez(buf, **{k: (np.asarray(v).astype(str) if k in ('x', 'x_test') and np.asarray(v).dtype == object else np.asarray(v))
-                     for k, v in d.items()})
+    np.savez(buf, **arrays, _dataset=np.array(name), _checksum=np.array(_checksum(arrays)))
     atomic_write(f, buf.getvalue())
     return d
 

@@ -6,7 +6,7 @@ Docs: https://ftlearn.github.io/ftlearn/data.folders.html.md"""
 
 # %% ../../nbs/01c_data.folders.ipynb #56acd49f
 from __future__ import annotations
-import bz2, gzip, io, os, re, warnings, importlib.util
+import bz2, errno, gzip, io, os, re, warnings, importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, pandas as pd, torch
@@ -52,16 +52,41 @@ def read_image(f, size):
     except Exception as e: raise ValueError(f"cannot read image {f}: {type(e).__name__}: {e}") from None
 
 # %% ../../nbs/01c_data.folders.ipynb #3e95f533
+def _entries(folder) -> list:
+    "The entries of `folder`; a `ValueError` naming it and the reason when it cannot be listed."
+    try: return sorted(Path(folder).iterdir())
+    except OSError as e: raise ValueError(f"cannot read folder {folder}: {e.strerror or e}; make it readable (chmod u+rx) or move it out") from None
+
+def _is_loop(p) -> bool:
+    "Is `p` a symbolic link that never reaches a file (it leads back to itself)?"
+    try: os.stat(p); return False
+    except OSError as e: return e.errno == errno.ELOOP
+
+def _loops(root, names) -> list:
+    "The entries `names` of `root` that are symlink loops: links to themselves, or to `root` or a folder above it."
+    up = {root.resolve(), *root.resolve().parents}
+    return [root/n for n in names if not n.startswith('.') and (root/n).is_symlink() and (_is_loop(root/n) or (root/n).resolve() in up)]
+
+def _loop_error(folder, links) -> ValueError:
+    shown = ', '.join(f"{l} -> {os.readlink(l)}" for l in links[:5])
+    return ValueError(f"{folder} holds {len(links)} symlink loop(s): {shown}{' ...' if len(links) > 5 else ''}; a link that leads back to "
+                      "itself or to a folder above it cannot be read: remove or fix it")
+
 def _image_files(d, other=None):
-    "Image files under class folder `d`, nested folders included (hidden ones skipped, symlink loops cut); other files are appended to `other`."
-    out, seen = [], set()
-    for root, dirs, files in os.walk(d, followlinks=True):
-        r = Path(root).resolve()
-        if r in seen: dirs[:] = []; continue
+    "Image files under class folder `d`, nested folders included (hidden ones skipped); other files are appended to `other`."
+    out, seen, loops, errors = [], set(), [], []
+    for root, dirs, files in os.walk(d, followlinks=True, onerror=errors.append):
+        root = Path(root); r = root.resolve()
+        if r in seen: dirs[:] = []; continue            # a folder linked twice: read once
         seen.add(r)
-        dirs[:] = sorted(x for x in dirs if not x.startswith('.'))
-        out += [Path(root)/f for f in files if not f.startswith('.') and Path(f).suffix.lower() in IMAGE_EXTENSIONS]
-        if other is not None: other += [Path(root)/f for f in files if not f.startswith('.') and Path(f).suffix.lower() not in IMAGE_EXTENSIONS]
+        bad = _loops(root, dirs + files); loops += bad
+        dirs[:] = sorted(x for x in dirs if not x.startswith('.') and root/x not in bad)
+        files = [f for f in files if not f.startswith('.') and root/f not in bad]
+        out += [root/f for f in files if Path(f).suffix.lower() in IMAGE_EXTENSIONS]
+        if other is not None: other += [root/f for f in files if Path(f).suffix.lower() not in IMAGE_EXTENSIONS]
+    if errors: raise ValueError(f"cannot read {len(errors)} folder(s) in {d}: " + '; '.join(f"{e.filename}: {e.strerror or e}" for e in errors[:5]) +
+                                "; make them readable (chmod -R u+rX) or move them out")
+    if loops: raise _loop_error(d, loops)
     return sorted(out)
 
 def _read_images(files, size, skip_bad=False):
@@ -78,8 +103,10 @@ def _read_images(files, size, skip_bad=False):
 
 # %% ../../nbs/01c_data.folders.ipynb #5e0d5c94
 def _read_folder(path, size, classes=None, skip_bad=False):
-    dirs = sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith('.'))
-    loose = sorted(f.name for f in path.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+    entries = _entries(path)
+    if loops := _loops(path, [e.name for e in entries]): raise _loop_error(path, loops)
+    dirs = [d for d in entries if d.is_dir() and not d.name.startswith('.')]
+    loose = [f.name for f in entries if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS]
     if not dirs: raise ValueError(f"{path} has no class sub-folders (one folder of images per class)" +
                                   (f"; it holds {len(loose)} images directly: put each class's images in its own sub-folder" if loose else ''))
     if loose: warnings.warn(f"{path}: {len(loose)} image(s) outside any class folder (e.g. {loose[0]}) are ignored")
@@ -112,12 +139,16 @@ def image_folder(path, size=128, valid_pct=0.2, test_pct=0.2, seed=0, skip_bad=F
     size = check_number('size', size, integer=True, min=1, max=4096, hint=' (pixels per side)')
     check_subsample_kw('image_folder', subsample_kw)
     check_split_args(valid_pct=valid_pct, test_pct=test_pct, seed=seed, **subsample_kw)
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise TypeError(f"image_folder: path must be a folder (a str or pathlib.Path) holding one sub-folder of images per class, "
+                        f"not {path!r} ({type(path).__name__})")
     path = Path(path)
+    if _is_loop(path): raise _loop_error(path.parent, [path])
     if not path.exists(): raise FileNotFoundError(f"image folder {path} does not exist")
     if not path.is_dir(): raise NotADirectoryError(f"{path} is a file; image_folder wants a folder of class sub-folders")
     train = path/'train'
-    if train.is_dir() and any(d.is_dir() for d in train.iterdir()):
-        other = sorted(d.name for d in path.iterdir() if d.is_dir() and d.name not in ('train', 'test') and not d.name.startswith('.'))
+    if train.is_dir() and any(d.is_dir() for d in _entries(train)):
+        other = sorted(d.name for d in _entries(path) if d.is_dir() and d.name not in ('train', 'test') and not d.name.startswith('.'))
         if other: warnings.warn(f"{path}: folder(s) {other} beside train/ are ignored (the validation split is carved from train/)")
         x, y, classes, seen = _read_folder(train, size, skip_bad=skip_bad)
         xt = yt = None
@@ -144,10 +175,19 @@ def read_texts_csv(p):
     except Exception as e: raise ValueError(f"cannot read CSV file {p}: {type(e).__name__}: {e}") from None
 
 # %% ../../nbs/01c_data.folders.ipynb #24788c8c
+def _hashable(v) -> bool:
+    try: hash(v); return True
+    except TypeError: return False
+
 def _class_names(labels, label_col, where):
     "Sorted distinct labels and their names; refuses two labels with one name (1 and '1')."
     if labels.dtype.kind == 'f' and (labels == labels.round()).all(): labels = labels.astype(np.int64)  # 0.0/1.0 from a column with blanks
-    classes = sorted(labels.unique().tolist(), key=str)
+    try: classes = sorted(labels.unique().tolist(), key=str)
+    except TypeError:                                   # lists, dicts, arrays: not one label per row
+        i, v = next((i, v) for i, v in labels.items() if not _hashable(v))
+        raise ValueError(f"column {label_col!r}{where} holds labels that are not single values, e.g. {v!r} ({type(v).__name__}) in row {i!r}: "
+                         f"each row needs one label (a string or a number); with several labels per row, keep one, e.g. "
+                         f"df[{label_col!r}].str[0]") from None
     names = [str(c) for c in classes]
     clash = sorted({n for n in names if names.count(n) > 1})
     if clash:

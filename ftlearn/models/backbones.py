@@ -163,6 +163,7 @@ def _load_hf(meta, pretrained, num_classes, **kwargs):
 # %% ../../nbs/02_models.backbones.ipynb #7cbf1a31
 def load_backbone(name, pretrained=True, num_classes=0, **kwargs) -> nn.Module:
     "A timm (vision) or transformers (text) model: pooled features if `num_classes=0`, else with a new head."
+    num_classes = check_number('num_classes', num_classes, integer=True, min=0, hint=' (0: the pooled features; else the outputs of a new head)')
     meta = backbone_meta(name)
     load = _load_timm if meta.kind == 'vision' else _load_hf
     return load(meta, pretrained, num_classes, **kwargs)

@@ -20,7 +20,7 @@ from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
-from fastai.torch_core import set_seed
+from fastai.torch_core import set_seed, get_random_states, set_random_states
 from fastai.vision.learner import vision_learner
 from fastai.callback.progress import ProgressCallback
 from fastcore.basics import noop
@@ -41,7 +41,7 @@ from ..metrics import *
 __all__ = ['STRATEGIES', 'OPTION_CHECKS', 'RunResult', 'n_params', 'StrategyInfo', 'strategy', 'strategy_order', 'is_frozen',
            'precision_of', 'use_speedups', 'make_learner', 'quiet_learner', 'step_budget', 'default_lr', 'peak_lr',
            'check_common', 'peak_lrs', 'late_gain_of', 'finish_run', 'check_epochs', 'did_you_mean', 'one_of',
-           'check_options', 'strategy_options', 'run_strategy']
+           'check_options', 'strategy_options', 'run_strategy', 'n_stage_groups', 'check_budgets']
 
 # %% ../../nbs/06_strategies.core.ipynb #16b3cd4b
 @dataclass
@@ -84,15 +84,16 @@ class StrategyInfo:
     checks: dict = field(default_factory=dict)  # option -> function raising a clear ValueError on a bad value
     order: int = 99               # position in tables, plots and 'all'
     in_all: bool = True           # part of `compare(strategies='all')`
+    needs: object = None          # needs(task, steps, opts) -> what its budget or options lack on `task`, in words, or None
     def options(self) -> list: return [p for p in inspect.signature(self.fn).parameters if p != 'task']
 
 STRATEGIES = {}   # name -> StrategyInfo, filled by `@strategy` as the strategy modules are imported (`ftlearn.strategies.all`)
 
-def strategy(kinds=('image', 'text'), frozen=False, lr=None, checks=None, order=99, in_all=True):
+def strategy(kinds=('image', 'text'), frozen=False, lr=None, checks=None, order=99, in_all=True, needs=None):
     "Register the decorated function as a strategy under its own name, with its facts (see `StrategyInfo`); `lr`: one rate or {kind: rate}."
     lrs = lr if isinstance(lr, dict) else ({k: lr for k in kinds} if lr is not None else {})
     def register(f):
-        STRATEGIES[f.__name__] = StrategyInfo(f.__name__, f, tuple(kinds), frozen, dict(lrs), dict(checks or {}), order, in_all)
+        STRATEGIES[f.__name__] = StrategyInfo(f.__name__, f, tuple(kinds), frozen, dict(lrs), dict(checks or {}), order, in_all, needs)
         return f
     return register
 
@@ -228,8 +229,25 @@ def strategy_options(name) -> list:
 
 def run_strategy(name: str, task: Task, **kwargs) -> RunResult:
     "Run the strategy called `name` on `task`; an unknown strategy or option is an error that suggests the nearest name."
+    if not isinstance(task, Task):
+        raise ValueError(f"run_strategy needs a Task: a data set seen through a backbone (make_task(load_data(...), 'efficientnet_lite0')), not {type(task).__name__}")
     if name not in STRATEGIES: raise ValueError(f"unknown strategy {name!r}{did_you_mean(name, STRATEGIES)}; choose from {', '.join(STRATEGIES)}")
     opts = strategy_options(name)
     bad = [k for k in kwargs if k not in opts]
     if bad: raise ValueError(f"{name} has no option {bad[0]!r}{did_you_mean(bad[0], opts)}; its options: {', '.join(opts)}")
     return STRATEGIES[name].fn(task, **kwargs)
+
+# %% ../../nbs/06_strategies.core.ipynb #e0d755db
+def n_stage_groups(task) -> int:
+    "How many stage groups (fastai parameter groups) `task`'s network has; measured once per task, the random state left alone."
+    if getattr(task, '_n_stage_groups', None) is None:
+        states = get_random_states()   # building the network draws random weights: that must not change what trains next
+        try: task._n_stage_groups = len(task.splitter(task.model(pretrained=False)))
+        finally: set_random_states(**states)
+    return task._n_stage_groups
+
+def check_budgets(task, strategies, steps, opts=None):
+    "Raise one `ValueError` naming every strategy in `strategies` that cannot run with `steps` steps and its options (`opts`: {strategy: options})."
+    problems = [f"{s} {why}" for s in strategies if STRATEGIES[s].needs and not STRATEGIES[s].frozen
+                and (why := STRATEGIES[s].needs(task, steps, (opts or {}).get(s, {})))]
+    if problems: raise ValueError(f"with a budget of {steps} optimiser steps, " + '; '.join(problems))

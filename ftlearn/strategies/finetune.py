@@ -47,7 +47,8 @@ def _timm_weights(task):
     return dict(pretrained_cfg_overlay=dict(file=str(converted_weights(task.backbone)))) if task.meta.embedded else {}
 
 @strategy(lr=dict(image=2e-3, text=1e-3), order=2,
-          checks=dict(freeze_frac=lambda v: check_number('freeze_frac', v, min=0, max=1, min_open=True, max_open=True)))
+          checks=dict(freeze_frac=lambda v: check_number('freeze_frac', v, min=0, max=1, min_open=True, max_open=True)),
+          needs=lambda task, steps, opts: None if steps >= 2 else 'needs at least 2 steps, one frozen and one unfrozen (steps=2 or more; --steps 2)')
 def fine_tune(task: Task, steps=None, epochs=3, lr=None, wd=None, augment=False, seed=0, bn='frozen', freeze_frac=0.25, lr_mult=100):
     "fastai's `Learner.fine_tune` in optimiser steps: `freeze_frac` of them on the head, then all layers with `slice(lr/2/lr_mult, lr/2)`."
     check_common(steps, epochs, wd, augment, seed, lr_mult=lr_mult); bn_callbacks(bn)
@@ -85,12 +86,17 @@ def full_finetune(task: Task, steps=None, epochs=3, lr=None, wd=None, augment=Fa
     return finish_run(learn, task, 'full_finetune', seed, steps, lr, notes=notes)
 
 # %% ../../nbs/06b_strategies.finetune.ipynb #f468015e
+def _stages_need(task, steps, stages):
+    n = len(unfreeze_schedule(n_stage_groups(task), stages))
+    return None if steps >= n else f"needs at least one step per stage, {n} stages (steps={n} or more; --steps {n})"
+
 def unfreeze_schedule(n_groups, stages=None):
     "How many top groups train at each of `stages` stages of gradual unfreezing (default: one more group per stage)."
     stages = n_groups if stages is None else check_number('stages', stages, integer=True, min=1)
     return [min(n_groups, max(1, math.ceil(k * n_groups / stages))) for k in range(1, stages + 1)]
 
-@strategy(lr=1e-3, order=4, checks=dict(stages=lambda v: v is None or check_number('stages', v, integer=True, min=0, min_open=True)))
+@strategy(lr=1e-3, order=4, checks=dict(stages=lambda v: v is None or check_number('stages', v, integer=True, min=0, min_open=True)),
+          needs=lambda task, steps, opts: _stages_need(task, steps, opts.get('stages')))
 def gradual_unfreeze(task: Task, steps=None, epochs=3, lr=None, wd=None, augment=False, seed=0, bn='frozen', stages=None,
                      discriminative=False, lr_mult=100, head_lr_mult=1):
     "Head first, then one more stage group from the top per stage; `steps` split evenly over the stages."
@@ -124,7 +130,7 @@ def lp_ft(task: Task, steps=None, epochs=3, lr=None, wd=None, augment=False, see
     learn = make_learner(task, model, 'lp_ft', seed, augment, wd, bn=bn)
     learn.unfreeze()
     fit_steps(learn, steps, peak_lrs(len(learn.opt.param_groups), lr, discriminative, lr_mult, head_lr_mult))
-    check_diverged(learn, task, 'lp_ft', lr)
+    check_diverged(learn, task, 'lp_ft', lr, start=probe_valid_accuracy(probe))   # it starts from the probe
     return finish_run(learn, task, 'lp_ft', seed, steps, lr, notes=f'probe {probe.best_epoch} epochs (converged: {probe.converged}); bn={bn}')
 
 # %% ../../nbs/06b_strategies.finetune.ipynb #86010ee7
@@ -136,7 +142,7 @@ def scratch(task: Task, steps=None, epochs=3, lr=None, wd=None, augment=False, s
     set_seed(seed, reproducible=True)
     learn = make_learner(task, task.model(pretrained=False), 'scratch', seed, augment, wd, bn=bn)
     fit_steps(learn, steps, lr)
-    check_diverged(learn, task, 'scratch', lr)
+    check_diverged(learn, task, 'scratch', lr, start=None)   # random weights: nothing to lose
     return finish_run(learn, task, 'scratch', seed, steps, lr, notes=f'bn={bn}', pretrained=False)
 
 # %% ../../nbs/06b_strategies.finetune.ipynb #ac3017ba

@@ -36,7 +36,8 @@ from ..callback.guard import *
 from .core import *
 
 # %% auto #0
-__all__ = ['C_GRID', 'sklearn_probe', 'sklearn_probs', 'feature_extraction', 'train_probe', 'linear_probe']
+__all__ = ['C_GRID', 'sklearn_probe', 'sklearn_probs', 'feature_extraction', 'train_probe', 'probe_valid_accuracy',
+           'linear_probe']
 
 # %% ../../nbs/06a_strategies.frozen.ipynb #b59c4804
 C_GRID = (0.01, 0.1, 1.0, 10.0)
@@ -101,6 +102,11 @@ def train_probe(task, lr=1e-3, wd=None, seed=0, bs=32, max_epochs=500, patience=
     learn.converged, learn.best_epoch = kb.converged, kb.best_epoch + 1
     return learn
 
+def probe_valid_accuracy(learn) -> float:
+    "The validation accuracy of `train_probe`'s kept (best) epoch."
+    best = [r for r in learn.history.rows if r['step'] <= learn.best_epoch * len(learn.dls.train)]
+    return best[-1]['valid_accuracy'] if best else float('nan')
+
 @strategy(frozen=True, lr=1e-3, order=1)
 def linear_probe(task: Task, steps=None, epochs=3, lr=None, wd=None, augment=False, seed=0, max_epochs=500, patience=15):
     "A linear layer trained with fastai on cached features of the frozen backbone, to a validation-loss plateau."
@@ -109,8 +115,7 @@ def linear_probe(task: Task, steps=None, epochs=3, lr=None, wd=None, augment=Fal
     Xte, yte = task.features('test')
     with torch.no_grad(): probs = torch.softmax(learn.model.cpu()(Xte), 1).numpy()
     head = n_params(learn.model)
-    best = [r for r in learn.history.rows if r['step'] <= learn.best_epoch * len(learn.dls.train)]
     return RunResult('linear_probe', seed, probs, yte.numpy(), head, n_params(task.feature_model()) + head, learn.best_epoch,
                      learn.history.rows, notes=f'best of {len(learn.history.rows)} epochs on cached features',
-                     lr=peak_lr(task, 'linear_probe', lr), valid_accuracy=best[-1]['valid_accuracy'] if best else float('nan'),
+                     lr=peak_lr(task, 'linear_probe', lr), valid_accuracy=probe_valid_accuracy(learn),
                      converged=learn.converged, feature_cka=1.0, model=learn.model)

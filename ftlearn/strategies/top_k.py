@@ -209,7 +209,8 @@ def _finish_cached(learn, task, steps, lr, seed, notes):
                      late_gain=late_gain_of(rows), feature_cka=cka, weight_change=change, model=model.cpu())
 
 @strategy(lr=dict(image=1e-3, text=1e-4), order=6,   # full_finetune's default rates
-          checks=dict(k=lambda v: check_number('k', v, integer=True, min=0), cache=one_of('cache', (True, False))))
+          checks=dict(k=lambda v: check_number('k', v, integer=True, min=0), cache=one_of('cache', (True, False))),
+          needs=lambda task, steps, opts: None if opts.get('k', 2) <= (n := n_stage_groups(task)) else f"trains the top k of {n} stage groups: k={opts['k']} is more (k=0 to {n}; --top-k)")
 def top_k(task: Task, steps=None, epochs=3, lr=None, wd=None, augment=False, seed=0, bn='frozen', k=2, cache=True):
     "The top `k` stage groups trained (0: the classifier alone), the rest frozen in eval mode; on cached activations when `cache`."
     check_common(steps, epochs, wd, augment, seed); bn_callbacks(bn)
