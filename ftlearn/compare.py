@@ -85,6 +85,7 @@ def _load_run(path, cfg=None):
     warnings.warn(f"run record {path.name} set aside ({why}); {'it is run again' if cfg else 'left out'}")
     return None
 
+# %% ../nbs/09_compare.ipynb #3b1537ae
 def _check_writable(out):
     if not isinstance(out, (str, os.PathLike)) or not str(out): raise ValueError(f"out must be a folder to write the results to, such as 'ftlearn_runs', not {out!r}")
     out = Path(out)

@@ -19,6 +19,7 @@ from fastai.callback.core import Callback
 from fastai.optimizer import Optimizer, SGD
 from fastai.callback.schedule import combined_cos, combine_scheds, SchedCos, SchedLin
 from fastai.torch_core import defaults
+from fastcore.basics import patch
 import copy, dataclasses, io
 from PIL import Image, ImageFilter
 from sklearn.metrics import f1_score
@@ -143,47 +144,53 @@ class LRExplorer(_FigureWidget):
         for w in (self.lo, self.hi, self.n_groups, self.schedule, self.n_train): w.observe(self.update, names='value')
         self.update()
 
-    def group_names(self, n):
-        return list(self.names) if self.names is not None and len(self.names) == n else [f'group {i}' for i in range(n)]
+# %% ../nbs/13_widgets.ipynb #b9cff810
+@patch
+def group_names(self: LRExplorer, n):
+    return list(self.names) if self.names is not None and len(self.names) == n else [f'group {i}' for i in range(n)]
 
-    def update(self, change=None):
-        "Recompute the curves and the trainable groups from the controls, and redraw."
-        n = self.n_groups.value
-        self.n_train.max = n
-        if self.n_train.value > n: self.n_train.value = n   # re-enters update() once, with a consistent state
-        lo, hi = sorted((self.lo.value, self.hi.value))
-        self.curves = lr_schedule(slice(lo, hi), n, self.schedule.value, self.n_iter)
-        self.trainable = trainable_groups(n, n - self.n_train.value) if self.n_train.value < n else [True]*n
-        self.draw()
+@patch
+def update(self: LRExplorer, change=None):
+    "Recompute the curves and the trainable groups from the controls, and redraw."
+    n = self.n_groups.value
+    self.n_train.max = n
+    if self.n_train.value > n: self.n_train.value = n   # re-enters update() once, with a consistent state
+    lo, hi = sorted((self.lo.value, self.hi.value))
+    self.curves = lr_schedule(slice(lo, hi), n, self.schedule.value, self.n_iter)
+    self.trainable = trainable_groups(n, n - self.n_train.value) if self.n_train.value < n else [True]*n
+    self.draw()
 
-    def draw(self):
-        ax, ax_bar, names = self.ax, self.ax_bar, self.group_names(self.curves.shape[1])
-        ax.clear(); ax_bar.clear()
-        for i, (c, on) in enumerate(zip(self.curves.T, self.trainable)):
-            # a rate of 0 (warm-up's first step, cosine's last) has no place on a log axis: leave it out, do not plunge
-            ax.plot(np.arange(self.n_iter), np.where(c > 0, c, np.nan), label=names[i], lw=2 if on else 1,
-                    ls='-' if on else ':', color=f'C{i % 10}' if on else 'lightgrey')
-        pos = self.curves[self.curves > 0]
-        ax.set_yscale('log'); ax.set_ylim(pos.min() / 2, pos.max() * 2)
-        ax.yaxis.set_major_locator(LogLocator(numticks=6)); ax.yaxis.set_minor_locator(NullLocator())   # few ticks: fast to draw
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda x, _: _sci(x)))
-        ax.set_xlabel('training step'); ax.set_ylabel('learning rate (log)')
-        lo, hi = sorted((self.lo.value, self.hi.value))
-        ax.set_title(f'{self.schedule.value}: slice({_sci(lo)}, {_sci(hi)}) over {len(names)} groups')
-        if len(names) <= 12: ax.legend(fontsize=7, ncol=2)
-        # peak rate per group as a dot on a log axis: a dot's position, unlike a bar's length, does not depend on where the axis starts
-        peak, y = self.curves.max(0), np.arange(len(names))
-        on = np.array(self.trainable)
-        ax_bar.grid(axis='y', color='0.92', lw=.8)
-        ax_bar.scatter(peak[on], y[on], c=[f'C{i % 10}' for i in y[on]], s=30, zorder=3)
-        ax_bar.scatter(peak[~on], y[~on], facecolors='none', edgecolors='lightgrey', s=30, zorder=3)
-        ax_bar.set_yticks(y); ax_bar.set_yticklabels([n + ('' if t else ' (frozen)') for n, t in zip(names, self.trainable)], fontsize=7)
-        ax_bar.set_ylim(-.6, len(names) - .4)
-        _peak_axis(ax_bar, peak)
-        ax_bar.set_xlabel('peak LR (log)'); ax_bar.set_title(f'{sum(self.trainable)} of {len(names)} train')
-        self.show_fig()
+# %% ../nbs/13_widgets.ipynb #f33704d8
+@patch
+def draw(self: LRExplorer):
+    ax, ax_bar, names = self.ax, self.ax_bar, self.group_names(self.curves.shape[1])
+    ax.clear(); ax_bar.clear()
+    for i, (c, on) in enumerate(zip(self.curves.T, self.trainable)):
+        # a rate of 0 (warm-up's first step, cosine's last) has no place on a log axis: leave it out, do not plunge
+        ax.plot(np.arange(self.n_iter), np.where(c > 0, c, np.nan), label=names[i], lw=2 if on else 1,
+                ls='-' if on else ':', color=f'C{i % 10}' if on else 'lightgrey')
+    pos = self.curves[self.curves > 0]
+    ax.set_yscale('log'); ax.set_ylim(pos.min() / 2, pos.max() * 2)
+    ax.yaxis.set_major_locator(LogLocator(numticks=6)); ax.yaxis.set_minor_locator(NullLocator())   # few ticks: fast to draw
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda x, _: _sci(x)))
+    ax.set_xlabel('training step'); ax.set_ylabel('learning rate (log)')
+    lo, hi = sorted((self.lo.value, self.hi.value))
+    ax.set_title(f'{self.schedule.value}: slice({_sci(lo)}, {_sci(hi)}) over {len(names)} groups')
+    if len(names) <= 12: ax.legend(fontsize=7, ncol=2)
+    # peak rate per group as a dot on a log axis: a dot's position, unlike a bar's length, does not depend on where the axis starts
+    peak, y = self.curves.max(0), np.arange(len(names))
+    on = np.array(self.trainable)
+    ax_bar.grid(axis='y', color='0.92', lw=.8)
+    ax_bar.scatter(peak[on], y[on], c=[f'C{i % 10}' for i in y[on]], s=30, zorder=3)
+    ax_bar.scatter(peak[~on], y[~on], facecolors='none', edgecolors='lightgrey', s=30, zorder=3)
+    ax_bar.set_yticks(y); ax_bar.set_yticklabels([n + ('' if t else ' (frozen)') for n, t in zip(names, self.trainable)], fontsize=7)
+    ax_bar.set_ylim(-.6, len(names) - .4)
+    _peak_axis(ax_bar, peak)
+    ax_bar.set_xlabel('peak LR (log)'); ax_bar.set_title(f'{sum(self.trainable)} of {len(names)} train')
+    self.show_fig()
 
-    def controls(self): return [[self.lo, self.hi], [self.n_groups, self.schedule, self.n_train]]
+@patch
+def controls(self: LRExplorer): return [[self.lo, self.hi], [self.n_groups, self.schedule, self.n_train]]
 
 # %% ../nbs/13_widgets.ipynb #b5e6cded
 def _strategy_colors(names):
@@ -236,95 +243,105 @@ class StrategyExplorer(_FigureWidget):
         self.fig = Figure(figsize=(9, 4.2)); self.ax = self.fig.subplots()
         self.draw()
 
-    def task(self, n_per_class):
-        "The task for `n_per_class` training images per class (same valid/test sets for every size), built once."
-        if n_per_class not in self._tasks:
-            sp = load_data(self.dataset, n_per_class=n_per_class, n_valid=self.n_valid, n_test=self.n_test, seed=0)
-            self._tasks[n_per_class] = make_task(sp, self.backbone, size=self.size, bs=self.bs)
-        return self._tasks[n_per_class]
+# %% ../nbs/13_widgets.ipynb #7fd33788
+@patch
+def task(self: StrategyExplorer, n_per_class):
+    "The task for `n_per_class` training images per class (same valid/test sets for every size), built once."
+    if n_per_class not in self._tasks:
+        sp = load_data(self.dataset, n_per_class=n_per_class, n_valid=self.n_valid, n_test=self.n_test, seed=0)
+        self._tasks[n_per_class] = make_task(sp, self.backbone, size=self.size, bs=self.bs)
+    return self._tasks[n_per_class]
 
-    def _click(self, b=None):
-        # Run is disabled in the browser while a run trains; a click handled during a run is dropped, and one that was
-        # queued behind it finds its run already on the plot (no duplicate star)
-        if not self.running: self.run()
+@patch
+def _click(self: StrategyExplorer, b=None):
+    # Run is disabled in the browser while a run trains; a click handled during a run is dropped, and one that was
+    # queued behind it finds its run already on the plot (no duplicate star)
+    if not self.running: self.run()
 
-    def label(self, r) -> str:
-        "How run `r` is named in the legend and the status line: strategy, learning rate, budget."
-        rate = r.get('lr_asked') if r.get('lr_given') else r.get('lr')
-        lr = (f", lr {_sci(rate)}" if r.get('lr_given') else f", default lr ({_sci(rate)})" if pd.notna(rate) and rate else
-              ", default lr" if not is_frozen(r['strategy']) else '')    # feature_extraction fits scikit-learn: no rate
-        budget = '' if is_frozen(r['strategy']) else f", {_plural(r['epochs'], 'epoch')} ({_plural(r['steps'], 'step')})"
-        return f"{r['strategy']}{lr}{budget}"
+@patch
+def label(self: StrategyExplorer, r) -> str:
+    "How run `r` is named in the legend and the status line: strategy, learning rate, budget."
+    rate = r.get('lr_asked') if r.get('lr_given') else r.get('lr')
+    lr = (f", lr {_sci(rate)}" if r.get('lr_given') else f", default lr ({_sci(rate)})" if pd.notna(rate) and rate else
+          ", default lr" if not is_frozen(r['strategy']) else '')    # feature_extraction fits scikit-learn: no rate
+    budget = '' if is_frozen(r['strategy']) else f", {_plural(r['epochs'], 'epoch')} ({_plural(r['steps'], 'step')})"
+    return f"{r['strategy']}{lr}{budget}"
 
-    def run(self, strategy=None, n_per_class=None, epochs=None, lr=None) -> dict:
-        "Run one strategy with the controls' values (or the arguments), add it to `runs` and the plot; return its row."
-        strategy = strategy or self.strategy.value
-        n = n_per_class or self.n_per_class.value
-        epochs = epochs or self.epochs.value
-        lr = lr if lr is not None else (None if self.use_default_lr.value else self.lr.value)
-        self.running, self.button.disabled, self.button.description = True, True, 'Running…'
-        try: row = self._run(strategy, n, epochs, lr)
-        finally:
-            self.running, self.button.disabled, self.button.description = False, False, 'Run'
-            self.progress.layout.visibility = 'hidden'
-        self.draw()
+@patch
+def run(self: StrategyExplorer, strategy=None, n_per_class=None, epochs=None, lr=None) -> dict:
+    "Run one strategy with the controls' values (or the arguments), add it to `runs` and the plot; return its row."
+    strategy = strategy or self.strategy.value
+    n = n_per_class or self.n_per_class.value
+    epochs = epochs or self.epochs.value
+    lr = lr if lr is not None else (None if self.use_default_lr.value else self.lr.value)
+    self.running, self.button.disabled, self.button.description = True, True, 'Running…'
+    try: row = self._run(strategy, n, epochs, lr)
+    finally:
+        self.running, self.button.disabled, self.button.description = False, False, 'Run'
+        self.progress.layout.visibility = 'hidden'
+    self.draw()
+    return row
+
+# %% ../nbs/13_widgets.ipynb #189acdc8
+@patch
+def _run(self: StrategyExplorer, strategy, n, epochs, lr):
+    self.status.value = f'{strategy}: building the task for {n} per class…'
+    task = self.task(n)
+    steps = epochs * len(task.dls().train)   # the lessons' budget: `compare(..., steps=...)`, epochs x full batches
+    key = dict(strategy=strategy, n_per_class=n, lr_given=lr is not None, lr_asked=lr,
+               steps=None if is_frozen(strategy) else steps)
+    for k, r in enumerate(self.runs, 1):
+        if all(r.get(f) == v for f, v in key.items()):
+            self.status.value = f"#{k} {self.label(r)}: already on the plot (accuracy {r['accuracy']:.3f})"
+            return r
+    def report(done, seconds):
+        budgeted = not is_frozen(strategy)
+        self.progress.value = min(done, steps)
+        self.status.value = f'running {strategy}: ' + (f'step {min(done, steps)} of {steps}, ' if budgeted else 'fitting on cached features, ') + f'{seconds:.0f} s'
+    self.progress.max, self.progress.value = (1 if is_frozen(strategy) else steps), 0
+    self.progress.layout.visibility = 'visible'
+    self.status.value = f'running {strategy} on {n} per class…'
+    runs_dir = Path(self.out_dir) / 'runs'
+    before = set(runs_dir.glob('*.json'))
+    with _reporting(_RunProgress(report)):
+        df = compare(task, [strategy], seeds=[self.seed], steps=steps, lr=lr, out=self.out_dir, progress=False, **self.opts)
+    row = df.iloc[0].to_dict()
+    cached = row.get('status') == 'ok' and not (set(runs_dir.glob('*.json')) - before)
+    row.update(key, epochs=epochs, n_train=len(task.splits.y_train), cached=cached)
+    if row.get('status') != 'ok':
+        self.status.value = f"{strategy} failed: {row.get('error')}"
         return row
+    self.runs.append(row)
+    took = f"from the cache (it took {row.get('seconds', float('nan')):.0f} s when first run)" if cached else f"in {row.get('seconds', float('nan')):.0f} s"
+    self.status.value = f"#{len(self.runs)} {self.label(row)}, {n} per class: accuracy {row.get('accuracy', float('nan')):.3f} {took}"
+    return row
 
-    def _run(self, strategy, n, epochs, lr):
-        self.status.value = f'{strategy}: building the task for {n} per class…'
-        task = self.task(n)
-        steps = epochs * len(task.dls().train)   # the lessons' budget: `compare(..., steps=...)`, epochs x full batches
-        key = dict(strategy=strategy, n_per_class=n, lr_given=lr is not None, lr_asked=lr,
-                   steps=None if is_frozen(strategy) else steps)
-        for k, r in enumerate(self.runs, 1):
-            if all(r.get(f) == v for f, v in key.items()):
-                self.status.value = f"#{k} {self.label(r)}: already on the plot (accuracy {r['accuracy']:.3f})"
-                return r
-        def report(done, seconds):
-            budgeted = not is_frozen(strategy)
-            self.progress.value = min(done, steps)
-            self.status.value = f'running {strategy}: ' + (f'step {min(done, steps)} of {steps}, ' if budgeted else 'fitting on cached features, ') + f'{seconds:.0f} s'
-        self.progress.max, self.progress.value = (1 if is_frozen(strategy) else steps), 0
-        self.progress.layout.visibility = 'visible'
-        self.status.value = f'running {strategy} on {n} per class…'
-        runs_dir = Path(self.out_dir) / 'runs'
-        before = set(runs_dir.glob('*.json'))
-        with _reporting(_RunProgress(report)):
-            df = compare(task, [strategy], seeds=[self.seed], steps=steps, lr=lr, out=self.out_dir, progress=False, **self.opts)
-        row = df.iloc[0].to_dict()
-        cached = row.get('status') == 'ok' and not (set(runs_dir.glob('*.json')) - before)
-        row.update(key, epochs=epochs, n_train=len(task.splits.y_train), cached=cached)
-        if row.get('status') != 'ok':
-            self.status.value = f"{strategy} failed: {row.get('error')}"
-            return row
-        self.runs.append(row)
-        took = f"from the cache (it took {row.get('seconds', float('nan')):.0f} s when first run)" if cached else f"in {row.get('seconds', float('nan')):.0f} s"
-        self.status.value = f"#{len(self.runs)} {self.label(row)}, {n} per class: accuracy {row.get('accuracy', float('nan')):.3f} {took}"
-        return row
+# %% ../nbs/13_widgets.ipynb #73803ef3
+@patch
+def draw(self: StrategyExplorer):
+    "Lesson table as lines (mean ± sd over seeds), explorer runs as numbered stars, each in the legend."
+    ax = self.ax; ax.clear()
+    t = self.table
+    if len(t): t = t[t.get('status', 'ok') == 'ok']
+    names = list(t.strategy.unique()) if len(t) else []
+    colors = _strategy_colors(names + [r['strategy'] for r in self.runs])
+    if len(t) and 'n_train' in t:
+        for n in names:
+            g = t[t.strategy == n].groupby('n_train').accuracy
+            m, s = g.mean(), g.std().fillna(0)
+            ax.errorbar(m.index, m.values, yerr=s.values, marker='o', capsize=3, color=colors[n], label=n, alpha=.8)
+    for k, r in enumerate(self.runs, 1):
+        ax.plot([r['n_train']], [r['accuracy']], marker='*', ms=16, color=colors[r['strategy']], mec='k', ls='none',
+                label=f"#{k} {self.label(r)}")
+        ax.annotate(str(k), (r['n_train'], r['accuracy']), xytext=(7, 5), textcoords='offset points', fontsize=8)
+    ax.set_xscale('log'); ax.set_xlabel('training images (log)'); ax.set_ylabel('test accuracy')
+    ax.set_title('lesson table (lines) and your runs (stars)')
+    if ax.lines: ax.legend(fontsize=7, markerscale=.6, loc='upper left', bbox_to_anchor=(1.01, 1), borderaxespad=0)
+    self.show_fig()
 
-    def draw(self):
-        "Lesson table as lines (mean ± sd over seeds), explorer runs as numbered stars, each in the legend."
-        ax = self.ax; ax.clear()
-        t = self.table
-        if len(t): t = t[t.get('status', 'ok') == 'ok']
-        names = list(t.strategy.unique()) if len(t) else []
-        colors = _strategy_colors(names + [r['strategy'] for r in self.runs])
-        if len(t) and 'n_train' in t:
-            for n in names:
-                g = t[t.strategy == n].groupby('n_train').accuracy
-                m, s = g.mean(), g.std().fillna(0)
-                ax.errorbar(m.index, m.values, yerr=s.values, marker='o', capsize=3, color=colors[n], label=n, alpha=.8)
-        for k, r in enumerate(self.runs, 1):
-            ax.plot([r['n_train']], [r['accuracy']], marker='*', ms=16, color=colors[r['strategy']], mec='k', ls='none',
-                    label=f"#{k} {self.label(r)}")
-            ax.annotate(str(k), (r['n_train'], r['accuracy']), xytext=(7, 5), textcoords='offset points', fontsize=8)
-        ax.set_xscale('log'); ax.set_xlabel('training images (log)'); ax.set_ylabel('test accuracy')
-        ax.set_title('lesson table (lines) and your runs (stars)')
-        if ax.lines: ax.legend(fontsize=7, markerscale=.6, loc='upper left', bbox_to_anchor=(1.01, 1), borderaxespad=0)
-        self.show_fig()
-
-    def controls(self): return [[self.strategy, self.n_per_class], [self.epochs, self.lr, self.use_default_lr],
-                                [self.button, self.progress, self.status]]
+@patch
+def controls(self: StrategyExplorer): return [[self.strategy, self.n_per_class], [self.epochs, self.lr, self.use_default_lr],
+                            [self.button, self.progress, self.status]]
 
 # %% ../nbs/13_widgets.ipynb #eff0e97b
 class WiseExplorer(_FigureWidget):

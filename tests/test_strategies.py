@@ -196,3 +196,15 @@ def test_weak_runs_are_not_flagged(digits, tmp_path):
     t = make_task(noise, 'efficientnet_lite0', size=32, bs=20, cache=digits.cache)
     df = C.compare(t, ['full_finetune'], steps=9, lr=1e-3, out=tmp_path, progress=False)
     assert df.status.item() == 'ok'   # at chance, but its pretrained features were at chance on these labels too
+
+def test_cli_checks_every_budget_before_training(tmp_path, monkeypatch, capsys):
+    "`ftlearn compare --strategies all` with a budget some strategies cannot use stops before any training, naming each of them."
+    monkeypatch.setattr(C, 'run_strategy', lambda *a, **k: pytest.fail('trained before checking every budget'))
+    args = ['compare', '--data', 'uci_digits', '--n-per-class', '2', '--size', '32', '--strategies', 'all', '--out', str(tmp_path)]
+    assert main(args + ['--steps', '1']) == 2
+    err = capsys.readouterr().err
+    assert 'fine_tune needs at least 2 steps' in err and 'gradual_unfreeze needs at least one step per stage, 9 stages (steps=9 or more; --steps 9)' in err
+    assert main(args + ['--steps', '4']) == 2
+    err = capsys.readouterr().err
+    assert 'gradual_unfreeze' in err and 'fine_tune' not in err
+    assert not list(tmp_path.glob('runs/*.json'))

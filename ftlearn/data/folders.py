@@ -89,6 +89,7 @@ def _image_files(d, other=None):
     if loops: raise _loop_error(d, loops)
     return sorted(out)
 
+# %% ../../nbs/01c_data.folders.ipynb #1d6d96ed
 def _read_images(files, size, skip_bad=False):
     "Read every file; report every unreadable one at once (file and reason), or with `skip_bad` leave them out and say how many."
     xs, bad = {}, []
@@ -196,6 +197,7 @@ def _class_names(labels, label_col, where):
                          f"are different values with the same name: make the column one type first, e.g. df[{label_col!r}].astype(str)")
     return labels, classes, names
 
+# %% ../../nbs/01c_data.folders.ipynb #01aec3de
 def text_frame(df_or_csv, text_col='text', label_col='label', valid_pct=0.2, test_pct=0.2, seed=0, **subsample_kw) -> DataSplits:
     "`DataSplits` from a DataFrame or CSV file with a text column and a label column."
     check_subsample_kw('text_frame', subsample_kw)

@@ -40,12 +40,6 @@ def tfidf_baseline(splits: DataSplits, C=4.0, ngram_range=(1, 2)) -> dict:
 # %% ../../nbs/06f_strategies.baselines.ipynb #db29c8e0
 TFIDF_C_GRID = (0.1, 1.0, 10.0, 100.0)   # TF-IDF rows are unit-length, unscaled: weaker regularisation than on standardised features
 
-def _fit_on_validation(make, Xtr, ytr, Xva, yva, C, grid):
-    "Fit `make(C)` for each C (the grid when 'auto'); return (validation accuracy, C, fitted model) of the best."
-    if C != 'auto': check_number('C', C, min=0, min_open=True)
-    fits = [(float((m.predict(Xva) == yva).mean()), c, m) for c in (grid if C == 'auto' else [C]) for m in [make(c).fit(Xtr, ytr)]]
-    return max(fits, key=lambda f: f[0]), fits
-
 def _grid_note(fits): return ', '.join(f'C={c:g}: {a:.3f}' for a, c, _ in fits)
 
 def _needs(task, kind, name):
@@ -61,7 +55,7 @@ def tfidf_logreg(task: Task, steps=None, epochs=1, lr=None, wd=None, augment=Fal
     sp = task.splits
     vec = tfidf_vectorizer(ngram_range).fit(list(sp.x_train))
     X = {s: vec.transform(list(sp.split(s)[0])) for s in ('train', 'valid', 'test')}
-    (va, c, clf), fits = _fit_on_validation(lambda c: LogisticRegression(C=c, max_iter=3000, random_state=seed),
+    (va, c, clf), fits = fit_on_validation(lambda c: LogisticRegression(C=c, max_iter=3000, random_state=seed),
                                             X['train'], sp.y_train, X['valid'], sp.y_valid, C, TFIDF_C_GRID)
     head = clf.coef_.size + clf.intercept_.size
     model = dict(format='tfidf_logreg', config=dict(ngram_range=list(ngram_range), vocabulary={k: int(v) for k, v in vec.vocabulary_.items()},
@@ -83,7 +77,7 @@ def pixel_logreg(task: Task, steps=None, epochs=1, lr=None, wd=None, augment=Fal
     pixels = check_number('pixels', pixels, integer=True, min=2, max=256)
     sp = task.splits
     X = {s: pixel_features(sp.split(s)[0], pixels) for s in ('train', 'valid', 'test')}
-    (va, c, pipe), fits = _fit_on_validation(lambda c: make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=3000, random_state=seed)),
+    (va, c, pipe), fits = fit_on_validation(lambda c: make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=3000, random_state=seed)),
                                              X['train'], sp.y_train, X['valid'], sp.y_valid, C, C_GRID)
     scaler, clf = pipe[0], pipe[-1]
     head = clf.coef_.size + clf.intercept_.size

@@ -36,8 +36,8 @@ from ..callback.guard import *
 from .core import *
 
 # %% auto #0
-__all__ = ['C_GRID', 'sklearn_probe', 'sklearn_probs', 'feature_extraction', 'train_probe', 'probe_valid_accuracy',
-           'linear_probe']
+__all__ = ['C_GRID', 'sklearn_probe', 'sklearn_probs', 'fit_on_validation', 'feature_extraction', 'train_probe',
+           'probe_valid_accuracy', 'linear_probe']
 
 # %% ../../nbs/06a_strategies.frozen.ipynb #b59c4804
 C_GRID = (0.01, 0.1, 1.0, 10.0)
@@ -53,23 +53,24 @@ def sklearn_probs(pipe, X):
     if s.shape[1] == 1: s = torch.cat([-s, s], 1)  # binary SVM: one score column
     return torch.softmax(s, 1).numpy()
 
+def fit_on_validation(make, Xtr, ytr, Xva, yva, C='auto', grid=C_GRID) -> tuple:
+    "Fit `make(c)` for each `c` of `grid` (or the given `C`): ((validation accuracy, c, model) of the best, the first among ties; every fit as such a triple)."
+    if C != 'auto': check_number('C', C, min=0, min_open=True)
+    fits = [(float((m.predict(Xva) == yva).mean()), c, m) for c in (grid if C == 'auto' else [C]) for m in [make(c).fit(Xtr, ytr)]]
+    return max(fits, key=lambda f: f[0]), fits
+
 @strategy(frozen=True, order=0, checks=dict(C=lambda v: v == 'auto' or check_number('C', v, min=0, min_open=True), classifier=one_of('classifier', ('logistic', 'svm'))))
 def feature_extraction(task: Task, steps=None, epochs=1, lr=None, wd=None, augment=False, seed=0, classifier='logistic', C='auto'):
     "Frozen backbone + scikit-learn classifier (`classifier`='logistic' or 'svm') on cached pooled features; `C` chosen on validation."
     check_common(steps, epochs, wd, augment, seed)
-    if C != 'auto': check_number('C', C, min=0, min_open=True)
+    if C != 'auto': check_number('C', C, min=0, min_open=True)   # before any feature is extracted
     sklearn_probe(classifier, 1.0, seed)   # checks `classifier` before extracting features
     Xtr, ytr = task.features('train'); Xva, yva = task.features('valid'); Xte, yte = task.features('test')
-    fits = {}
-    for c in (C_GRID if C == 'auto' else [C]):
-        pipe = sklearn_probe(classifier, c, seed).fit(Xtr.numpy(), ytr.numpy())
-        fits[c] = (float((pipe.predict(Xva.numpy()) == yva.numpy()).mean()), pipe)
-    best = max(fits, key=lambda c: fits[c][0])  # first (strongest regularisation) among ties
-    va, pipe = fits[best]
+    (va, best, pipe), fits = fit_on_validation(lambda c: sklearn_probe(classifier, c, seed), Xtr.numpy(), ytr.numpy(), Xva.numpy(), yva.numpy(), C)
     clf = pipe[-1]
     converged = bool(np.all(getattr(clf, 'n_iter_', 0) < getattr(clf, 'max_iter', np.inf)))
     head = clf.coef_.size + clf.intercept_.size
-    grid = ', '.join(f'C={c}: {a:.3f}' for c, (a, _) in fits.items())
+    grid = ', '.join(f'C={c}: {a:.3f}' for a, c, _ in fits)
     return RunResult('feature_extraction', seed, sklearn_probs(pipe, Xte.numpy()), yte.numpy(), head, n_params(task.feature_model()) + head, 0,
                      notes=f'{classifier} on standardised features, C={best} chosen on validation ({grid})',
                      valid_accuracy=va, converged=converged, feature_cka=1.0, model=pipe)
@@ -107,6 +108,7 @@ def probe_valid_accuracy(learn) -> float:
     best = [r for r in learn.history.rows if r['step'] <= learn.best_epoch * len(learn.dls.train)]
     return best[-1]['valid_accuracy'] if best else float('nan')
 
+# %% ../../nbs/06a_strategies.frozen.ipynb #58e1ea93
 @strategy(frozen=True, lr=1e-3, order=1)
 def linear_probe(task: Task, steps=None, epochs=3, lr=None, wd=None, augment=False, seed=0, max_epochs=500, patience=15):
     "A linear layer trained with fastai on cached features of the frozen backbone, to a validation-loss plateau."

@@ -40,8 +40,7 @@ def pooled_features(model, task, split='test'):
 def probe_accuracy(model, task, seed=0, Cs=C_GRID) -> float:
     "Test accuracy of a logistic-regression probe on `model`'s pooled features of `task` (C among `Cs` chosen on validation)."
     (Xtr, ytr), (Xva, yva), (Xte, yte) = [pooled_features(model, task, s) for s in ('train', 'valid', 'test')]
-    fits = [sklearn_probe('logistic', c, seed).fit(Xtr.numpy(), ytr.numpy()) for c in Cs]
-    best = max(fits, key=lambda p: (p.predict(Xva.numpy()) == yva.numpy()).mean())
+    (_, _, best), _ = fit_on_validation(lambda c: sklearn_probe('logistic', c, seed), Xtr.numpy(), ytr.numpy(), Xva.numpy(), yva.numpy(), grid=Cs)
     return float((best.predict(Xte.numpy()) == yte.numpy()).mean())
 
 # %% ../../nbs/12a_studies.forgetting.ipynb #8d84ee5e
