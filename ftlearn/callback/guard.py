@@ -31,8 +31,8 @@ from sklearn.pipeline import make_pipeline
 from ..core import *
 
 # %% auto #0
-__all__ = ['TrainingDiverged', 'NaNGuard', 'divergence', 'TrainingCollapsed', 'chance_level', 'pretrained_accuracy', 'at_chance',
-           'collapse', 'check_diverged']
+__all__ = ['TrainingDiverged', 'NaNGuard', 'divergence', 'TrainingCollapsed', 'chance_level', 'at_chance', 'collapse',
+           'check_diverged']
 
 # %% ../../nbs/04c_callback.guard.ipynb #c8e9fe59
 class TrainingDiverged(ValueError):
@@ -76,12 +76,6 @@ def chance_level(y, n_classes) -> float:
     y = np.asarray(y)
     return max(1 / max(n_classes, 1), float(np.bincount(y, minlength=n_classes).max() / len(y)) if len(y) else 0.)
 
-def pretrained_accuracy(task) -> float:
-    "Validation accuracy of the nearest class mean on the task's cached pretrained features: what fine-tuning starts from."
-    (Xtr, ytr), (Xva, yva) = task.features('train'), task.features('valid')
-    means = torch.stack([Xtr[ytr == c].mean(0) if (ytr == c).any() else torch.full_like(Xtr[0], float('inf')) for c in range(task.n_classes)])
-    return float((torch.cdist(Xva.float(), means.float()).argmin(1) == yva).float().mean())
-
 def at_chance(valid_accuracy, y_valid, n_classes) -> bool:
     "True when `valid_accuracy` is within two standard errors of `chance_level` on the labels `y_valid`."
     n = len(y_valid)
@@ -90,26 +84,26 @@ def at_chance(valid_accuracy, y_valid, n_classes) -> bool:
     return valid_accuracy <= p + 2 * math.sqrt(p * (1 - p) / n)
 
 def collapse(valid_accuracy, y_valid, n_classes, start, preds) -> str | None:
-    "Why a run collapsed (at chance on validation, from a `start` > 4 standard errors above, answering (nearly) one class: `preds`), or None."
+    "Why a run collapsed (at chance on validation after `start`, its best or its start, > 4 standard errors above; answering (nearly) one class: `preds`), or None."
     y_valid, preds = np.asarray(y_valid), np.asarray(preds)
     if start is None or not at_chance(valid_accuracy, y_valid, n_classes): return None
     p = chance_level(y_valid, n_classes); se = math.sqrt(p * (1 - p) / len(y_valid))
     top = np.bincount(preds, minlength=n_classes).max() / len(preds)    # the share of its most common answer
     if start > p + 4 * se and top >= min(1., max(0.9, 2 * p)):   # a dead network: one answer for (nearly) every input
-        return (f"collapsed: its validation accuracy ended at {valid_accuracy:.2f}, chance level ({p:.2f} ± {se:.2f}), from {start:.2f} "
-                f"at its start, answering one class for {top:.0%} of the examples")
+        return (f"collapsed: its validation accuracy ended at {valid_accuracy:.2f}, chance level ({p:.2f} ± {se:.2f}), after {start:.2f} "
+                f"(its best or its start), answering one class for {top:.0%} of the examples")
     return None
 
 # %% ../../nbs/04c_callback.guard.ipynb #7f4f027e
-def check_diverged(learn, task, name, lr, start='pretrained'):
-    "Raise `TrainingDiverged` (losses) or `TrainingCollapsed` (accuracy: ended at chance from `start`: 'pretrained', a validation accuracy, or None for no start)."
+def check_diverged(learn, task, name, lr, start=None):
+    "Raise `TrainingDiverged` (losses) or `TrainingCollapsed` (ended at chance after reaching, or starting from (`start`: a validation accuracy), well above it)."
     guard = next((cb for cb in learn.cbs if isinstance(cb, NaNGuard)), None)
     rows = learn.history.rows
     acc, y_valid = (rows[-1]['valid_accuracy'] if rows else float('nan')), task.splits.y_valid
     why = divergence(guard.losses, task.n_classes, acc, len(y_valid)) if guard is not None and lr > 0 else None
     if why: raise TrainingDiverged(f"{name}: {why} at lr={lr:g}; try a lower learning rate (or lr='auto')")
-    if lr > 0 and start is not None and at_chance(acc, y_valid, task.n_classes):   # only then: how it answers, where it started
+    had = [r['valid_accuracy'] for r in rows[:-1] if np.isfinite(r['valid_accuracy'])] + ([start] if start is not None else [])
+    if lr > 0 and had and at_chance(acc, y_valid, task.n_classes):   # only then: how it answers
         preds = learn.get_preds(dl=learn.dls.valid)[0].argmax(1).numpy()
-        begin = pretrained_accuracy(task) if start == 'pretrained' else start
-        if (why := collapse(acc, y_valid, task.n_classes, begin, preds)):
+        if (why := collapse(acc, y_valid, task.n_classes, max(had), preds)):
             raise TrainingCollapsed(f"{name}: {why} at lr={lr:g}; try a lower learning rate (or lr='auto')")

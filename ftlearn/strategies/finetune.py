@@ -142,7 +142,7 @@ def scratch(task: Task, steps=None, epochs=3, lr=None, wd=None, augment=False, s
     set_seed(seed, reproducible=True)
     learn = make_learner(task, task.model(pretrained=False), 'scratch', seed, augment, wd, bn=bn)
     fit_steps(learn, steps, lr)
-    check_diverged(learn, task, 'scratch', lr, start=None)   # random weights: nothing to lose
+    check_diverged(learn, task, 'scratch', lr)
     return finish_run(learn, task, 'scratch', seed, steps, lr, notes=f'bn={bn}', pretrained=False)
 
 # %% ../../nbs/06b_strategies.finetune.ipynb #ac3017ba
