@@ -2,8 +2,8 @@
 # Set up ftlearn on a fresh machine: Debian data packages (when apt is there and we are root), a virtual
 # environment in .venv/, and the library installed into it in editable mode.
 #   ./setup.sh          the library and its embedded weights/data (enough for `ftlearn compare`)
-#   ./setup.sh --dev    plus what the tests and notebooks need (nbdev, ipykernel, pytest, JupyterLab, Voila, selenium, ...)
-#                       and, as root with apt, Debian's chromium and chromium-driver for the widgets' browser test
+#   ./setup.sh --dev    plus what the tests, notebooks and docs site need (nbdev, ipykernel, pytest, JupyterLab, Voila, selenium, MkDocs, ...)
+#                       and, as root with apt, Debian's chromium and chromium-driver for the browser tests (widgets, docs site)
 set -euo pipefail
 cd "$(dirname "$0")"
 extra=""

@@ -226,3 +226,20 @@ def test_damaged_fashion_mnist_file_names_the_fix(monkeypatch, tmp_path):
     monkeypatch.setenv('FTLEARN_CACHE', str(tmp_path/'cache'))
     with pytest.raises(ValueError, match=r't10k-labels-idx1-ubyte\.gz is damaged \(EOFError.*apt-get install --reinstall dataset-fashion-mnist.*FTLEARN_FASHION_MNIST_DIR'):
         load_data('fashion_mnist')
+
+def test_faces_labels_name_the_faces():
+    # scikit-image's lfw_subset holds 100 faces, then 100 non-faces; the loader once swapped the two labels
+    from ftlearn.data.datasets import raw_data
+    d = raw_data('faces')
+    assert [d['classes'][i] for i in d['y'][[0, 99, 100, 199]]] == ['face', 'face', 'non-face', 'non-face']
+
+def test_data_cache_of_an_older_loader_is_rebuilt(tmp_path, monkeypatch):
+    # a cache written before a loader's version was raised (DATA_VERSIONS) is not trusted
+    import ftlearn.data.datasets as dd
+    monkeypatch.setenv('FTLEARN_CACHE', str(tmp_path))
+    old = dd.raw_data('faces')
+    monkeypatch.setitem(dd.DATA_VERSIONS, 'faces', 99)
+    calls = []
+    monkeypatch.setitem(dd.DATASETS, 'faces', (lambda: calls.append(1) or old,) + dd.DATASETS['faces'][1:])
+    dd.raw_data('faces'); dd.raw_data('faces')
+    assert calls == [1]   # rebuilt once, then read from the new cache
