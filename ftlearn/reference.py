@@ -79,7 +79,7 @@ def calls_sentence(calls, a_name, b_name) -> str:
     for n, r in calls.iterrows():
         s = side(r.winner, r)
         parts.append(f"at {n:,} training examples {s} better by {abs(r.gap_points):.1f} points" if s else
-                     f"at {n:,} no difference beyond the seeds' spread ({r.a_accuracy:.1%} vs {r.b_accuracy:.1%})")
+                     f"at {n:,} training examples no difference beyond the seeds' spread ({r.a_accuracy:.1%} vs {r.b_accuracy:.1%})")
     return '; '.join(parts)
 
 # %% ../nbs/16_reference.ipynb #58c7c5bb

@@ -177,10 +177,11 @@ def _read_cache(f, name) -> dict | None:
         with np.load(f, allow_pickle=False) as z: d = {k: z[k] for k in z.files}
     except Exception: warnings.warn(f"data cache {f} is damaged; rebuilding it"); f.unlink(missing_ok=True); return None
     held, check, version = str(d.pop('_dataset', '')), str(d.pop('_checksum', '')), int(d.pop('_version', 1))
-    if not check or version != DATA_VERSIONS.get(name, 1): return None  # written by an older ftlearn (or loader): rebuilt quietly
+    if not check: return None                                          # written by an older ftlearn: rebuilt quietly
     if held != name or check != _checksum(d):
         why = f"holds the data set {held!r}" if held != name else "does not match its checksum (its arrays were changed)"
         warnings.warn(f"data cache {f} {why}, not {name!r}; rebuilding it"); return None
+    if version != DATA_VERSIONS.get(name, 1): return None             # written by an older loader of this data set: rebuilt quietly
     return d
 
 def raw_data(name):
