@@ -44,8 +44,8 @@ def body_grad_norm(learn, task):
     return float(g)
 
 
-def one_run(task, start, lr, seed, steps):
-    probe = train_probe(task, 1e-3, None, seed)
+def one_run(task, probe, start, lr, seed, steps):
+    "One LP-FT run from `start`, `probe` being the converged probe of this `seed` (trained once, shared by every start and rate)."
     set_seed(seed, reproducible=True)
     model = task.model()
     head = task.head(model)
@@ -86,10 +86,11 @@ def main():
     rows = []
     for name in a.data:
         task = make_task(load_data(name, n_per_class=a.n_per_class, n_valid=100, n_test=200), 'efficientnet_lite0', size=a.size, bs=32)
+        probes = {seed: train_probe(task, 1e-3, None, seed) for seed in a.seeds}   # seeded: the same probe each time it is trained
         for lr in a.rates:
             for seed in a.seeds:
                 for start in STARTS:
-                    rows.append(dict(data=name, **one_run(task, start, lr, seed, a.steps)))
+                    rows.append(dict(data=name, **one_run(task, probes[seed], start, lr, seed, a.steps)))
                     print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
     df.to_csv(a.out + '.csv', index=False)

@@ -133,6 +133,7 @@ def verdict_table():
 def run(lesson, scale, budget_min, out=None):
     import torch
     from ftlearn.compare import compare
+    from ftlearn.strategies.core import is_frozen
     spec = LESSONS[lesson]
     out = Path(out)/lesson if out else ROOT/'course'/'reference'/lesson/scale
     out.mkdir(parents=True, exist_ok=True)
@@ -146,7 +147,7 @@ def run(lesson, scale, budget_min, out=None):
         task = task_for(spec, scale, n)
         steps = steps_for(spec, scale, len(task.splits.y_train))
         print(f"[{time.strftime('%H:%M:%S')}] {lesson}/{scale}: {label}, {len(task.splits.y_train)} training examples, {steps} steps", flush=True)
-        bn = dict(bn='frozen') if spec['kind'] == 'image' and any(s not in ('feature_extraction', 'linear_probe') for s in strats) else {}
+        bn = dict(bn='frozen') if spec['kind'] == 'image' and not all(is_frozen(s) for s in strats) else {}   # BatchNorm: an option of trained strategies
         df = compare(task, strats, seeds=SEEDS, steps=steps, lr='auto', lr_grid=grid, out=out, progress=False, **bn, **opts)
         print(df.groupby('strategy').agg(accuracy=('accuracy', 'mean'), sd=('accuracy', 'std'), lr=('lr', 'first'), status=('status', 'first')).round(4).to_string(), flush=True)
         done.append(label)
