@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCALES = {
     'gpu': dict(image=dict(size=224, bs=64, steps=1000, n_valid=2000, n_test=5000), text=dict(max_len=64, bs=32, n_valid=1000, n_test=2000)),
     'cpu': dict(image=dict(size=64, bs=32, steps=300, n_valid=500, n_test=2000), text=dict(max_len=64, bs=32, n_valid=500, n_test=1000)),
-    'tiny': dict(image=dict(size=32, bs=16, steps=6, n_valid=40, n_test=60), text=dict(max_len=16, bs=8, n_valid=40, n_test=60)),
+    'tiny': dict(image=dict(size=32, bs=16, steps=9, n_valid=40, n_test=60), text=dict(max_len=16, bs=8, n_valid=40, n_test=60)),
 }
 GRID = (1/3, 1, 3)                 # x each strategy's default peak rate, chosen on validation with the first seed
 LPFT_GRID = (1/30, 1/10, 1/3, 1, 3)   # LP-FT: its best rate has sat at either edge of GRID (small runs: the lower; 300 steps: the upper)
@@ -50,6 +50,26 @@ LESSONS = {
                jobs=[(['tfidf_logreg', 'feature_extraction', 'linear_probe'], {}, GRID, 'all'),
                      (['full_finetune'], {}, GRID, 'all'),
                      (['gradual_unfreeze'], dict(discriminative=True), GRID, 'gpu')]),   # ULMFiT's recipe: one more hour on a 2-core CPU
+    '02': dict(question='Discriminative rates and gradual unfreezing (ULMFiT) against fine-tuning everything at one rate?',
+               data='fashion_mnist', backbone='efficientnet_lite0', kind='image',
+               sizes=dict(gpu=[100, 1000], cpu=[100], tiny=[8]), main=dict(gpu=100, cpu=100, tiny=8), label_opts=['discriminative'],
+               jobs=[(['linear_probe'], {}, GRID, 'all'),
+                     (['full_finetune', 'gradual_unfreeze'], dict(discriminative=False), GRID, 'all'),
+                     (['full_finetune', 'gradual_unfreeze'], dict(discriminative=True), GRID, 'all')]),
+    '04': dict(question='Does fine-tuning lose accuracy out of distribution where a linear probe or LP-FT keeps it?',
+               data='mnist_subset', backbone='efficientnet_lite0', kind='image',
+               sizes=dict(gpu=[200], cpu=[100], tiny=[8]), main=dict(gpu=200, cpu=100, tiny=8),
+               shifts=['opencv_digits', 'uci_digits', 'gaussian_noise:3'], default_lrs=dict(linear_probe=1e-2),
+               jobs=[(['linear_probe', 'full_finetune'], dict(max_epochs=500, patience=15), (0.1, 0.3, 1, 3), 'all'),
+                     (['lp_ft'], dict(max_epochs=500, patience=15), LPFT_GRID, 'all')]),
+    '06': dict(question='How few parameters must train: LoRA and BitFit against full fine-tuning and the linear probe?',
+               data='fashion_mnist', backbone='efficientnet_lite0', kind='image',
+               sizes=dict(gpu=[100, 1000], cpu=[100], tiny=[8]), main=dict(gpu=100, cpu=100, tiny=8),
+               jobs=[(['linear_probe', 'full_finetune', 'lora', 'bitfit'], {}, GRID, 'all')]),
+    '06-text': dict(question='The same on sentences: LoRA, BitFit and IA3 on MiniLM against full fine-tuning and the linear probe.',
+                    data='rotten_tomatoes', backbone='all-MiniLM-L6-v2', kind='text',
+                    sizes=dict(gpu=[250, 1000], cpu=[250], tiny=[8]), main=dict(gpu=1000, cpu=250, tiny=8),
+                    jobs=[(['linear_probe', 'full_finetune', 'lora', 'bitfit', 'ia3'], {}, GRID, 'all')]),
 }
 SEEDS = (0, 1, 2)
 
@@ -71,7 +91,16 @@ def task_for(spec, scale, n_per_class):
     sets = spec.get('set_sizes', dict(n_valid=s['n_valid'], n_test=s['n_test']))
     sp = load_data(spec['data'], n_per_class=n_per_class, seed=0, **sets)
     kw = dict(size=s['size'], bs=s['bs']) if spec['kind'] == 'image' else dict(max_len=s['max_len'], bs=s['bs'])
-    return make_task(sp, spec['backbone'], **kw)
+    task = make_task(sp, spec['backbone'], **kw)
+    if 'default_lrs' in spec: task.default_lrs = dict(task.default_lrs, **spec['default_lrs'])
+    return task
+
+
+def variant(strategy, opts, label_opts):
+    "A run's name in the lesson: the strategy, and the options the lesson varies that it took (`label_opts`), e.g. 'full_finetune +discriminative'."
+    from ftlearn.strategies.all import STRATEGIES
+    took = STRATEGIES[strategy].options() if strategy in STRATEGIES else ()
+    return strategy + ''.join(f' +{k}' if v is True else '' if v is False else f' {k}={v}' for k, v in opts.items() if k in label_opts and k in took)
 
 
 def steps_for(spec, scale, n_train):
@@ -98,7 +127,7 @@ def provenance(spec, scale, wall, done, todo):
                 threads=torch.get_num_threads(), commit=git('rev-parse', 'HEAD'), dirty=bool(git('status', '--porcelain', '--', 'ftlearn')),
                 date=time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()), seeds=list(SEEDS), settings=settings_for(spec, scale),
                 data=spec['data'], backbone=spec['backbone'], sizes_per_class=spec['sizes'][scale], main_per_class=spec['main'][scale],
-                set_sizes=spec.get('set_sizes'), jobs=[[s, o, list(g), w] for s, o, g, w in spec['jobs']],
+                set_sizes=spec.get('set_sizes'), shifts=spec.get('shifts'), default_lrs=spec.get('default_lrs'), jobs=[[s, o, list(g), w] for s, o, g, w in spec['jobs']],
                 wall_seconds=round(wall), jobs_done=done, jobs_missing=todo)
 
 
@@ -109,28 +138,49 @@ def write_results(out, frames):
     (Path(out)/'results.jsonl').write_text(df.to_json(orient='records', lines=True, default_handler=str))
 
 
-# The question each lesson's verdict answers: (the better of these strategies, against the better of those, and their names)
-VERDICTS = {'01': (['feature_extraction', 'linear_probe'], ['full_finetune'], 'frozen features', 'fine-tuning'),
-            '01-near': (['feature_extraction', 'linear_probe'], ['full_finetune'], 'frozen features', 'fine-tuning'),
-            '03': (['feature_extraction', 'linear_probe'], ['full_finetune'], 'the frozen encoder', 'fine-tuning')}
+# The calls each lesson's verdict makes: (the better of these, against the better of those, their names, the column that
+# names them, the accuracy to compare: 'accuracy' on the test set, or 'ood' for the mean over the shifts' test sets)
+VERDICTS = {'01': [(['feature_extraction', 'linear_probe'], ['full_finetune'], 'frozen features', 'fine-tuning', 'strategy', 'accuracy')],
+            '01-near': [(['feature_extraction', 'linear_probe'], ['full_finetune'], 'frozen features', 'fine-tuning', 'strategy', 'accuracy')],
+            '02': [(['gradual_unfreeze +discriminative'], ['full_finetune'], 'ULMFiT (gradual + discriminative)', 'all at once', 'variant', 'accuracy'),
+                   (['full_finetune +discriminative'], ['full_finetune'], 'discriminative rates', 'one rate', 'variant', 'accuracy')],
+            '03': [(['feature_extraction', 'linear_probe'], ['full_finetune'], 'the frozen encoder', 'fine-tuning', 'strategy', 'accuracy')],
+            '04': [(['linear_probe'], ['full_finetune'], 'the probe', 'fine-tuning', 'strategy', 'accuracy'),
+                   (['linear_probe'], ['full_finetune'], 'the probe out of distribution', 'fine-tuning', 'strategy', 'ood'),
+                   (['lp_ft'], ['full_finetune'], 'LP-FT out of distribution', 'fine-tuning', 'strategy', 'ood')],
+            '06': [(['lora'], ['full_finetune'], 'LoRA', 'full fine-tuning', 'strategy', 'accuracy'),
+                   (['bitfit'], ['full_finetune'], 'BitFit', 'full fine-tuning', 'strategy', 'accuracy')],
+            '06-text': [(['lora'], ['full_finetune'], 'LoRA', 'full fine-tuning', 'strategy', 'accuracy'),
+                        (['ia3'], ['lora'], 'IA3', 'LoRA', 'strategy', 'accuracy')]}
+
+
+def verdicts(lesson, df):
+    "The lesson's calls on the records `df`, one sentence each (over the training-set sizes)."
+    from ftlearn.reference import size_calls, calls_sentence
+    out = []
+    for a, b, na, nb, by, values in VERDICTS[lesson]:
+        d = df
+        if values == 'ood': d = df.assign(accuracy=df[[c for c in df if c.startswith('ood_') and c.endswith('_accuracy')]].mean(axis=1))
+        out.append(f"{na} vs {nb}: {calls_sentence(size_calls(d, a, b, by=by), na, nb)}")
+    return '; '.join(out)
 
 
 def verdict_table():
-    "One markdown row per recorded reference: lesson, question, scale, device, date and the generated verdict over data size."
-    from ftlearn.reference import load_reference, reference_scales, size_calls, calls_sentence
+    "One markdown row per recorded reference: lesson, question, scale, device, date and the generated verdicts."
+    from ftlearn.reference import load_reference, reference_scales
     rows = ['| lesson | question | reference scale | device, date | reference verdict |', '|---|---|---|---|---|']
     for k, spec in LESSONS.items():
         for sc in reference_scales(k, ROOT/'course'/'reference'):
             df = load_reference(k, sc, ROOT/'course'/'reference'); p = df.attrs['provenance']
-            a, b, na, nb = VERDICTS[k]
             st = p['settings']
             scale = (f"{sc}: {spec['data']}, {st.get('size', '')}{' px' if 'size' in st else str(st.get('max_len')) + ' tokens'}, "
-                     f"{', '.join(f'{n:,}' for n in sorted(df.n_train.unique()))} training examples, seeds {p['seeds']}")
-            rows.append(f"| {k} | {spec['question']} | {scale} | {p['device']}, {p['date'][:10]} | {calls_sentence(size_calls(df, a, b), na, nb)} |")
+                     f"{', '.join(f'{n:,}' for n in sorted(df.n_train.unique()))} training examples, seeds {p['seeds']}"
+                     + (f", {len(p['jobs_missing'])} jobs missing" if p.get('jobs_missing') else ''))
+            rows.append(f"| {k} | {spec['question']} | {scale} | {p['device']}, {p['date'][:10]} ({p['wall_seconds'] / 60:.0f} min) | {verdicts(k, df)} |")
     return '\n'.join(rows)
 
 
-def run(lesson, scale, budget_min, out=None):
+def run(lesson, scale, budget_min, out=None, only=None):
     import torch
     from ftlearn.compare import compare
     from ftlearn.strategies.core import is_frozen
@@ -140,6 +190,7 @@ def run(lesson, scale, budget_min, out=None):
     prov_path = out/'provenance.json'
     old = json.loads(prov_path.read_text()) if prov_path.exists() else {}
     wall0, t0, jobs = old.get('wall_seconds', 0), time.time(), plan(spec, scale)
+    if only is not None: jobs = [j for i, j in enumerate(jobs) if i in only]   # a second process can take some jobs of the same reference
     done, todo, frames = [], [], []
     for n, strats, opts, grid in jobs:
         label = f"{n}/class {'+'.join(strats)}{' ' + str(opts) if opts else ''}"
@@ -148,8 +199,9 @@ def run(lesson, scale, budget_min, out=None):
         steps = steps_for(spec, scale, len(task.splits.y_train))
         print(f"[{time.strftime('%H:%M:%S')}] {lesson}/{scale}: {label}, {len(task.splits.y_train)} training examples, {steps} steps", flush=True)
         bn = dict(bn='frozen') if spec['kind'] == 'image' and not all(is_frozen(s) for s in strats) else {}   # BatchNorm: an option of trained strategies
-        df = compare(task, strats, seeds=SEEDS, steps=steps, lr='auto', lr_grid=grid, out=out, progress=False, **bn, **opts)
-        print(df.groupby('strategy').agg(accuracy=('accuracy', 'mean'), sd=('accuracy', 'std'), lr=('lr', 'first'), status=('status', 'first')).round(4).to_string(), flush=True)
+        df = compare(task, strats, seeds=SEEDS, steps=steps, lr='auto', lr_grid=grid, out=out, progress=False, shifts=spec.get('shifts'), **bn, **opts)
+        df['variant'] = [variant(s, opts, spec.get('label_opts', [])) for s in df.strategy]
+        print(df.groupby('variant').agg(accuracy=('accuracy', 'mean'), sd=('accuracy', 'std'), lr=('lr', 'first'), status=('status', 'first')).round(4).to_string(), flush=True)
         done.append(label)
         frames.append(df.assign(n_per_class=n, job=label, opts=[opts] * len(df)))
         write_results(out, frames)
@@ -168,6 +220,7 @@ if __name__ == '__main__':
     ap.add_argument('--budget', type=float, default=60, help='minutes: no new job starts after this (finished runs are kept either way)')
     ap.add_argument('--threads', type=int, default=None, help='torch CPU threads')
     ap.add_argument('--out', default=None, help='write to OUT/LESSON instead of course/reference/LESSON/SCALE')
+    ap.add_argument('--jobs', type=int, nargs='+', default=None, help='run only these jobs of the plan (0 = the first); a second process can share one reference')
     ap.add_argument('--list', action='store_true')
     ap.add_argument('--table', action='store_true', help="print the course README's table of reference verdicts (markdown)")
     a = ap.parse_args()
@@ -185,5 +238,5 @@ if __name__ == '__main__':
     if bad or not a.lessons: ap.error(f"give one or more lessons from {', '.join(LESSONS)} (not {bad})")
     if a.threads:
         import torch; torch.set_num_threads(a.threads)
-    ok = all([run(l, a.scale, a.budget, a.out) for l in a.lessons])
+    ok = all([run(l, a.scale, a.budget, a.out, a.jobs) for l in a.lessons])
     sys.exit(0 if ok else 3)
