@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_plots.ipynb #637b9c16
 from __future__ import annotations
-import json, os, inspect, threading, time, traceback
+import json, os, re, inspect, threading, time, traceback
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 import matplotlib.pyplot as plt
@@ -90,15 +90,33 @@ _TRAINS = {   # strategy: (the body's groups, the pretrained part of the last gr
     'scratch': lambda n: (['random, trained'] * n, 'random, trained', 'random, trained'),
 }
 
+# PEFT strategies: read from the network they build (what has requires_grad), with what trains in a frozen group
+_PEFT_TRAINS = dict(lora=('lora_model', lambda kind: 'LoRA'), ia3=('ia3_model', lambda kind: 'IA3 scales'),
+                    bitfit=('bitfit_model', lambda kind: 'biases' if kind == 'text' else 'BatchNorm'))
+
+def _trained_counts(task, strategy, model) -> dict:
+    "Parameters that train in `strategy`'s network (read from `requires_grad`), counted under the pretrained parameter they adapt."
+    import ftlearn.strategies.peft as peft
+    build, _ = _PEFT_TRAINS[strategy]
+    names, counts = dict(model.named_parameters()), {}
+    for n, p in getattr(peft, build)(task, model).named_parameters():
+        if not p.requires_grad: continue
+        n = re.sub(r'\.(lora_[AB]|ia3_l)(\..*)?$', '', n.removeprefix('base_model.model.'))   # an adapter: the layer it adapts
+        n = n if n in names else f'{n}.weight'
+        counts[n] = counts.get(n, 0) + p.numel()
+    return counts
+
 def what_trains(task, strategies=None) -> pd.DataFrame:
     "Per strategy (rows) and stage group of `task`'s network (columns, with their parameter counts): how the group starts and whether it trains."
     from ftlearn.models.backbones import stage_groups
     from fastai.torch_core import get_random_states, set_random_states
     strategies = list(_TRAINS) if strategies is None else list(strategies)
-    bad = [s for s in strategies if s not in _TRAINS]
-    if bad: raise ValueError(f"what_trains knows {', '.join(_TRAINS)}, not {bad}")
+    bad = [s for s in strategies if s not in _TRAINS and s not in _PEFT_TRAINS]
+    if bad: raise ValueError(f"what_trains knows {', '.join(list(_TRAINS) + list(_PEFT_TRAINS))}, not {bad}")
     states = get_random_states()   # building a network draws random weights: keep what trains next unchanged
-    try: model = task.model(pretrained=False)
+    try:
+        model = task.model(pretrained=False)
+        trained = {s: _trained_counts(task, s, task.model(pretrained=False)) for s in strategies if s in _PEFT_TRAINS}
     finally: set_random_states(**states)
     params, head = dict(model.named_parameters()), {id(p) for p in task.head(model).parameters()}
     count = lambda names: sum(params[n].numel() for n in names)
@@ -108,20 +126,26 @@ def what_trains(task, strategies=None) -> pd.DataFrame:
     label = lambda l, n: f'{l}\n{n / 1e6:.2f}M' if n >= 1e4 else f'{l}\n{n:,}'
     cols = [label(l, count(g)) for l, g in body] + ([label(f'{last} (pretrained)', count(rest))] if rest else []) + \
            [label('classifier (new)', count([n for n in names if id(params[n]) in head]))]
-    rows = [(lambda b, r, c: b + ([r] if rest else []) + [c])(*_TRAINS[s](len(body))) for s in strategies]
+    def peft_row(s):
+        k = lambda n: f'{n / 1e3:.1f}k' if n >= 1e3 else f'{n:,}'
+        cell = lambda g: (lambda n: f'frozen, {_PEFT_TRAINS[s][1](task.splits.kind)} {k(n)}' if n else 'frozen')(sum(trained[s].get(n, 0) for n in g))
+        head_cell = 'new, trained' if all(n in trained[s] for n in names if id(params[n]) in head) else 'frozen'
+        return [cell(g) for _, g in body] + ([cell(rest)] if rest else []) + [head_cell]
+    rows = [peft_row(s) if s in _PEFT_TRAINS else (lambda b, r, c: b + ([r] if rest else []) + [c])(*_TRAINS[s](len(body))) for s in strategies]
     return pd.DataFrame(rows, index=strategies, columns=cols)
 
 def plot_what_trains(table: pd.DataFrame, title=None, fname=None):
-    "The table of `what_trains` as a picture: grey frozen, blue pretrained and trained, orange new, red random; the text says when."
+    "The table of `what_trains` as a picture: grey frozen, green frozen with a few trained parameters (PEFT), blue pretrained and trained, orange new, red random."
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
-    shade = table.map(lambda v: 0 if v == 'frozen' else 1 if v.startswith('pretrained') else 3 if v.startswith('random') else 2)
+    shade = table.map(lambda v: 0 if v == 'frozen' else 4 if v.startswith('frozen, ') else 1 if v.startswith('pretrained') else 3 if v.startswith('random') else 2)
     fig, ax = plt.subplots(figsize=(1.05 * table.shape[1] + 2, 0.5 * table.shape[0] + 1.2))
-    ax.imshow(shade.values, cmap=ListedColormap(['#dddddd', '#9ecae1', '#fdae6b', '#fc9272']), vmin=0, vmax=3, aspect='auto')
+    ax.imshow(shade.values, cmap=ListedColormap(['#dddddd', '#9ecae1', '#fdae6b', '#fc9272', '#a1d99b']), vmin=0, vmax=4, aspect='auto')
     for (i, j), v in np.ndenumerate(table.values): ax.text(j, i, v.replace(', ', ',\n'), ha='center', va='center', fontsize=6)
     ax.set_xticks(range(table.shape[1]), table.columns, fontsize=7); ax.set_yticks(range(table.shape[0]), table.index, fontsize=8)
     ax.set_xlabel('stage groups, input side to output side (parameters counted on the network)')
-    ax.set_title(title or 'What trains in each strategy: grey frozen, blue pretrained and trained, orange new, red random', fontsize=9)
+    few = ', green frozen with a few trained parameters' if (shade.values == 4).any() else ''
+    ax.set_title(title or f'What trains in each strategy: grey frozen{few}, blue pretrained and trained, orange new, red random', fontsize=9)
     fig.tight_layout()
     if fname: fig.savefig(fname, dpi=150, bbox_inches='tight')
     return fig
