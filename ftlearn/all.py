@@ -22,6 +22,8 @@ from .strategies.all import *
 from .deploy import *
 from .ood import *
 from .compare import *
+from .parallel import *
+from .tune import *
 from .plots import *
 from .interpret import *
 from .studies.wise_ft import *

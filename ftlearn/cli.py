@@ -48,12 +48,21 @@ def _parser():
                    help='any other strategy option, repeatable: e.g. --option probe_lr=3e-3 --option classifier=svm --option discriminative=true '
                         '--option C=1 --option pixels=8 (passed to the strategies that take it; an option none takes is an error)')
     c.add_argument('--augment', action='store_true', help='train with data augmentation')
+    c.add_argument('--label-smoothing', type=float, default=None, metavar='EPS', help="trained strategies: label smoothing of the targets (fastai's LabelSmoothingCrossEntropyFlat), e.g. 0.1")
+    c.add_argument('--mixup', type=float, default=None, metavar='ALPHA', help="trained strategies, images: mixup (fastai's MixUp) with Beta(ALPHA, ALPHA) blending weights, e.g. 0.4")
+    c.add_argument('--head-dropout', type=float, default=None, metavar='P', help="trained strategies: dropout with probability P on the classifier's input, e.g. 0.3")
+    c.add_argument('--early-stop', action='store_true', help='trained strategies: keep the weights of the best validation point (the step budget is still spent in full)')
+    c.add_argument('--folds', type=int, default=None, metavar='K', help="choose each trained strategy's rate by stratified K-fold over train+valid (e.g. 5) instead of on the one validation split; the test set is scored once, at the end")
+    c.add_argument('--search', type=int, default=None, metavar='N', help="choose each trained strategy's rate, weight decay, head rate and regularisers by an Optuna search of N trials "
+                   "(pruned at the validation points; stored in OUT/search.journal: an interrupted search resumes, several processes can share it)")
     c.add_argument('--ood', default=None, help='comma-separated shifted test sets to score every run on as well: data set names '
                    '(e.g. uci_digits,opencv_digits) or corruptions of the test images kind:severity (gaussian_noise, blur, contrast, jpeg, rotate; 1-5)')
     c.add_argument('--ood-map', default=None, help="class names of the shifted sets renamed to the task's: 'shift=task,...' (default: matched by name)")
     c.add_argument('--mode', choices=['small', 'full'], default=None, help='preset size (default: full on a GPU, small elsewhere)')
     c.add_argument('--out', default='ftlearn_runs', help='output folder (runs, results.csv, comparison.png)')
     c.add_argument('--keep', choices=['best', 'all'], default=None, help="save trained models: 'best' (by validation accuracy) in OUT/best, 'all' in OUT/models/ too")
+    c.add_argument('--workers', default=None, metavar='N|ADDRESS', help='train runs in parallel: N worker processes on this machine (one GPU each where there '
+                   'are GPUs), or the address of a Dask scheduler, e.g. tcp://host:8786 (start one with `dask scheduler`, its workers with `dask worker`)')
     pr = sub.add_parser('predict', help='classify new images or texts with a model kept by `compare --keep`')
     pr.add_argument('model', help='a kept model folder, e.g. ftlearn_runs/best')
     pr.add_argument('paths', nargs='+', help='image files or folders (image model); CSV or .txt files (text model)')
@@ -113,10 +122,26 @@ def _check_args(args):
                         ('--frac', args.frac, dict(min=0, max=1, min_open=True)),
                         ('--probe-patience', args.probe_patience, dict(integer=True, min=1)),
                         ('--probe-max-epochs', args.probe_max_epochs, dict(integer=True, min=1)),
-                        ('--top-k', args.top_k, dict(integer=True, min=0)), ('--data-seed', args.data_seed, dict(integer=True, min=0))]:
+                        ('--top-k', args.top_k, dict(integer=True, min=0)), ('--data-seed', args.data_seed, dict(integer=True, min=0)),
+                        ('--label-smoothing', args.label_smoothing, dict(min=0, max=1, max_open=True)), ('--mixup', args.mixup, dict(min=0)),
+                        ('--head-dropout', args.head_dropout, dict(min=0, max=1, max_open=True)), ('--folds', args.folds, dict(integer=True, min=2)),
+                        ('--search', args.search, dict(integer=True, min=1))]:
         check_number(name, v, none_ok=True, **kw)
+    if args.folds is not None and args.search is not None: raise ValueError("give --folds or --search, not both")
     if not isinstance(args.lr, str): check_number('--lr', args.lr, min=0, none_ok=True)
     _parse_options(args.option)
+
+def _check_workers(s):
+    "`--workers`: None, a number of local worker processes, or a scheduler's address that answers (Dask loads only when it is given)."
+    if s is None: return None
+    from ftlearn.parallel import check_workers, check_scheduler
+    workers = check_workers(s, '--workers')
+    if isinstance(workers, str): check_scheduler(workers)
+    return workers
+
+def _where(workers):
+    if workers is None: return device_name()
+    return f"{workers} worker processes ({device_name()})" if isinstance(workers, int) else f"the Dask cluster at {workers}"
 
 def _check_out(out):
     "Fail before training when the results cannot be written (a file where the folder should be, a folder where a file should be)."
@@ -133,6 +158,7 @@ def compare_main(args):
     _check_args(args)
     seeds, out = _parse_seeds(args.seeds), Path(args.out)
     _check_out(out)
+    workers = _check_workers(args.workers)
     cfg = preset(args.mode, n_per_class=args.n_per_class, size=args.size, epochs=args.epochs)
     import pandas as pd   # the heavy libraries, only now that the arguments are known to be good
     from ftlearn.tasks.core import make_task
@@ -143,17 +169,19 @@ def compare_main(args):
     backbone = args.backbone or ('all-MiniLM-L6-v2' if splits.kind == 'text' else 'efficientnet_lite0')
     task = make_task(splits, backbone, **({'size': cfg['size']} if splits.kind == 'image' else {}), bs=cfg['bs'])
     print(f"ftlearn compare: {splits.name} ({len(splits.y_train)} train / {len(splits.y_valid)} valid / {len(splits.y_test)} test, "
-          f"{splits.n_classes} classes) via {task.backbone}; {cfg['mode']} mode on {device_name()}; results in {out}/")
+          f"{splits.n_classes} classes) via {task.backbone}; {cfg['mode']} mode on {_where(workers)}; results in {out}/")
     t0 = time.perf_counter()
     takes = set().union(*(strategy_options(s) for s in resolve_strategies(args.strategies)))
-    opts = {k: v for k, v in dict(max_epochs=args.probe_max_epochs, patience=args.probe_patience, bn=args.bn, k=args.top_k).items()
-            if v is not None and k in takes}
+    opts = {k: v for k, v in dict(max_epochs=args.probe_max_epochs, patience=args.probe_patience, bn=args.bn, k=args.top_k,
+                                  label_smoothing=args.label_smoothing, mixup=args.mixup, head_dropout=args.head_dropout,
+                                  early_stop=args.early_stop or None).items() if v is not None and k in takes}
     opts.update(_parse_options(args.option))
     df = compare(task, args.strategies, seeds=seeds, epochs=cfg['epochs'], steps=args.steps, lr=args.lr, augment=args.augment, out=out,
-                 shifts=args.ood, class_map=_class_map(args.ood_map), keep=args.keep, **opts)
+                 shifts=args.ood, class_map=_class_map(args.ood_map), keep=args.keep, workers=workers, folds=args.folds, search=args.search, **opts)
     cols = [c for c in ['strategy', 'seed', 'accuracy', 'macro_f1', 'valid_accuracy', 'lr', 'steps', 'converged', 'still_improving', 'feature_cka',
                         'trainable_params', 'seconds', 'status'] if c in df]
     cols[3:3] = [c for c in df if c.startswith('ood_') and c.endswith('_accuracy')]
+    cols[-1:-1] = [c for c in ('lr_source', 'fold_valid_accuracy', 'fold_valid_std', 'search_trials', 'search_steps', 'search_valid_accuracy', 'optimism') if c in df]
     with pd.option_context('display.width', 160, 'display.max_columns', 20):
         print('\n' + df[cols].to_string(index=False, float_format=lambda x: f'{x:.4g}'))  # after the progress bar's line
         if len(seeds) > 1: print('\n' + summarize(df).to_string(float_format=lambda x: f'{x:.4g}'))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_compare.ipynb #727b153f
 from __future__ import annotations
-import json, os, inspect, threading, time, warnings
+import copy, json, os, inspect, shutil, tempfile, threading, time, warnings
 from fastcore.basics import store_attr
 from pathlib import Path
 import numpy as np, pandas as pd, torch
@@ -18,7 +18,7 @@ from .callback.guard import *
 from .metrics import *
 from .strategies.core import *
 from .strategies.all import *
-from .deploy import ModelKeeper, save_probs
+from .deploy import ModelKeeper, MODEL_FILE, save_model, save_probs
 from .ood import shift_tasks, score_shifts
 
 # %% auto #0
@@ -164,48 +164,115 @@ def _base(task, steps, wd, augment, opts, shifted) -> dict:
     return base
 
 # %% ../nbs/09_compare.ipynb #f2c5b454
+def _train(task, base, per, shifted, s, seed, rate, cfg, stem, raise_errors):
+    "Train and score one run: (its record, its `RunResult`), or (the record of its failure, None)."
+    t0 = time.perf_counter()
+    try:
+        with PeakMemory(task.device) as mem:
+            r = run_strategy(s, task, steps=base['budget_steps'], lr=rate, wd=base['wd'], augment=base['augment'], seed=seed, **per[s])
+    except Exception as e: return _failure(s, seed, rate, e, raise_errors), None
+    rec = dict(_record(cfg, r, time.perf_counter() - t0, mem.peak, len(task.splits.y_valid)), run=stem, **score_shifts(r, shifted))
+    return rec, r
+
 class _Runs:
-    "One comparison's runs: each read back from `out` when it is there, else trained, scored, saved; a progress bar over them all."
-    def __init__(self, task, out, base, per, keeper, shifted, raise_errors, total, progress):
-        store_attr('task,out,base,per,keeper,shifted,raise_errors'); self.keys, self.done = {}, 0
+    "One comparison's runs: each read back from `out` when it is there, else trained here (or by `pool`'s workers), scored, saved; a progress bar over them all."
+    def __init__(self, task, out, base, per, keeper, shifted, raise_errors, total, progress, pool=None):
+        store_attr('task,out,base,per,keeper,shifted,raise_errors,pool'); self.keys, self.done, self.failed, self.staged = {}, set(), {}, []
         self.bar = progress_bar(range(total)) if progress else None
         if self.bar is not None: self.bar.update(0)
     def __call__(self, s, seed, rate, need_model=False) -> dict:
         cfg = dict(self.base, strategy=s, seed=seed, lr=rate)
         path = _run_path(self.out, cfg)
-        rec, self.keys[path.stem] = _load_run(path, cfg), (s, seed, rate)
-        if rec is None or need_model or self.keeper.missing(path) or not path.with_suffix('.npz').exists(): rec = self.train(s, seed, rate, cfg, path)
-        self.done += 1
-        if self.bar is not None: self.bar.update(self.done)
+        rec, self.keys[path.stem] = self.failed.get(path.stem) or _load_run(path, cfg), (s, seed, rate)
+        if path.stem not in self.failed and (rec is None or need_model or not self.complete(path)):
+            if self.pool is None or need_model: rec = self.train(s, seed, rate, cfg, path)
+            else:
+                self.pool.submit(path.stem, s, seed, rate, cfg, path.stem, self.keeper.keep, self.raise_errors, first=not is_frozen(s))   # the long ones first
+                return dict(strategy=s, seed=seed, lr=rate, status='pending')
+        if path.stem not in self.done:
+            self.done.add(path.stem)
+            if self.bar is not None: self.bar.update(len(self.done))
         return dict(rec, run=path.stem)
+    def complete(self, path) -> bool: return path.with_suffix('.npz').exists() and not self.keeper.missing(path)
     def train(self, s, seed, rate, cfg, path) -> dict:
-        t0, sp = time.perf_counter(), self.task.splits
-        b = self.base
-        try:
-            with PeakMemory(self.task.device) as mem:
-                r = run_strategy(s, self.task, steps=b['budget_steps'], lr=rate, wd=b['wd'], augment=b['augment'], seed=seed, **self.per[s])
-        except Exception as e: return _failure(s, seed, rate, e, self.raise_errors)
-        rec = dict(_record(cfg, r, time.perf_counter() - t0, mem.peak, len(sp.y_valid)), run=path.stem, **score_shifts(r, self.shifted))
+        rec, r = _train(self.task, self.base, self.per, self.shifted, s, seed, rate, cfg, path.stem, self.raise_errors)
+        if r is None: return rec
         self.keeper.add(r, rec)
-        save_probs(path, r.probs, r.y, sp.classes)   # beside the record, for re-scoring without retraining
+        save_probs(path, r.probs, r.y, self.task.splits.classes)   # beside the record, for re-scoring without retraining
         atomic_write(path, json.dumps(rec, indent=1, default=float))
         return rec
 
+# %% ../nbs/09_compare.ipynb #e16d8e44
+def _portable(task):
+    "A shallow copy of `task` to send to workers: without the networks and tensors it holds privately (they reload there)."
+    t = copy.copy(task)
+    for k, v in vars(task).items():
+        if k.startswith('_') and isinstance(v, (torch.nn.Module, torch.Tensor)): setattr(t, k, None)
+    return t
+
+def _run_elsewhere(name, s, seed, rate, cfg, stem, keep, raise_errors) -> dict:
+    "On a worker: train one run of the comparison shipped as `name`; its record and files (probabilities, the model when kept) are sent back."
+    from ftlearn.parallel import shipped
+    task, base, per, shifted = shipped(name)
+    for t in [task, *shifted.values()]: t.device = default_device()   # this worker's (its GPU, when it has one)
+    rec, r = _train(task, base, per, shifted, s, seed, rate, cfg, stem, raise_errors)
+    files = {}
+    if r is None: return dict(rec=rec, files=files)
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(d)
+        if keep and r.model is not None:
+            try: save_model(r, task, d/'model', rec)
+            except ValueError as e: warnings.warn(f"{stem}: model not kept: {e}")
+            files = {f'models/{stem}/{p.relative_to(d/"model").as_posix()}': p.read_bytes() for p in sorted((d/'model').rglob('*'), key=lambda p: p.name == MODEL_FILE) if p.is_file()}
+        files[f'runs/{stem}.npz'] = save_probs(d/'run', r.probs, r.y, task.splits.classes).read_bytes()
+    return dict(rec=rec, files=files)
+
+def _collect(runs):
+    "Wait until workers finish at least one of `runs`' runs; write what they sent back (each record once), or note how the run failed."
+    from ftlearn.parallel import write_once
+    for stem, got in runs.pool.wait().items():
+        s, seed, rate = runs.keys[stem]
+        if isinstance(got, BaseException): got = dict(rec=_failure(s, seed, rate, got, runs.raise_errors), files={})   # a worker that died: as a failed run
+        rec, files, path = got['rec'], got['files'], runs.out/'runs'/f'{stem}.json'
+        if rec.get('status') != 'ok': runs.failed[stem] = rec; continue
+        if _load_run(path, dict(runs.base, strategy=s, seed=seed, lr=rate)) is not None and runs.complete(path): continue   # recorded meanwhile
+        for rel, data in files.items(): atomic_write(runs.out/rel, data)
+        if any(f.startswith('models/') for f in files):
+            if runs.keeper.keep == 'all': rec['model_dir'] = str(runs.out/'models'/stem)
+            else: runs.staged.append(runs.out/'models'/stem)   # keep='best': there until the best is copied
+        text = json.dumps(rec, indent=1, default=float)
+        if not write_once(path, text): atomic_write(path, text)   # a record there lacks what this comparison keeps (keep='all'): replaced
+
 # %% ../nbs/09_compare.ipynb #74d757e4
 def _choose_rate(runs, task, s, seed, lr_grid):
-    "Strategy `s`'s peak rate chosen on validation accuracy over the grid around its default (the smaller rate on a tie), or the trials when none finished."
+    "Strategy `s`'s peak rate chosen on validation accuracy over the grid around its default (the smaller rate on a tie), or the trials when none finished (or some are pending)."
     default = peak_lr(task, s, None)
     rates = [float(f'{default * f:.3g}') for f in lr_grid]
     trials = {r: runs(s, seed, r) for r in rates}
     ok = {r: t['valid_accuracy'] for r, t in trials.items() if t.get('status') == 'ok'}
-    if not ok: return None, [dict(t, lr=r) for r, t in trials.items()]
+    if not ok or any(t.get('status') == 'pending' for t in trials.values()): return None, [dict(t, lr=r) for r, t in trials.items()]
     rate = max(ok, key=lambda r: (ok[r], -r))
     return rate, dict(lr_grid={f'{r:g}': round(a, 4) for r, a in ok.items()}, lr_at_edge=rate in (rates[0], rates[-1]) and len(rates) > 1)
 
 # %% ../nbs/09_compare.ipynb #7621bcaa
+def _chosen(task, strategies, seed, steps, lr, lr_grid, wd, augment, per, out, folds, search) -> dict:
+    "{strategy: `ftlearn.tune.Choice`} for the trained strategies, by stratified `folds`-fold selection of the rate or by an Optuna `search` of that many trials; {} when neither is asked."
+    if folds is None and search is None: return {}
+    if folds is not None and search is not None: raise ValueError("give folds= or search=, not both")
+    if folds is not None and lr != 'auto': raise ValueError(f"folds= chooses the learning rate, so it needs lr='auto', not lr={lr!r}")
+    from ftlearn.tune import choose_by_folds, search as search_config   # Optuna loads only when asked for
+    out_ = {}
+    for s in (s for s in strategies if not is_frozen(s)):
+        if folds is not None: out_[s] = choose_by_folds(task, s, folds=folds, lr_grid=lr_grid, steps=steps, seed=seed, out=out, wd=wd, augment=augment, **per[s])
+        else:
+            given = dict(lr=lr if lr not in (None, 'auto') else None, wd=wd, augment=augment or None)   # what was given is fixed, the rest searched
+            out_[s] = search_config(task, s, search, steps=steps, seed=seed, out=out, **{k: v for k, v in given.items() if v is not None}, **per[s])
+    return out_
+
 def compare(task: Task, strategies=None, seeds=(0,), epochs=3, steps=None, lr='auto', lr_grid=LR_GRID, wd=None, augment=False,
-            out='ftlearn_runs', progress=True, raise_errors=False, shifts=None, class_map=None, keep=None, **opts) -> pd.DataFrame:
-    "Run `strategies` x `seeds` on `task` under one step budget, rates chosen on validation (`lr='auto'`; None: each strategy's default); one row per run."
+            out='ftlearn_runs', progress=True, raise_errors=False, shifts=None, class_map=None, keep=None, workers=None, folds=None, search=None,
+            **opts) -> pd.DataFrame:
+    "Run `strategies` x `seeds` on `task` under one step budget, rates chosen on validation (`lr='auto'`; None: each strategy's default; `folds`: by k-fold; `search`: an Optuna search of that many trials); one row per run; `workers` trains them in parallel."
     if not isinstance(task, Task): raise ValueError(f"compare needs a Task (make_task(load_data(...), 'efficientnet_lite0')), not {type(task).__name__}")
     strategies, seeds = resolve_strategies(strategies, task.splits.kind), _seeds(seeds)
     per, steps = _split_opts(strategies, opts), step_budget(task, steps, epochs)
@@ -215,20 +282,40 @@ def compare(task: Task, strategies=None, seeds=(0,), epochs=3, steps=None, lr='a
     check_budgets(task, strategies, steps, per)   # every strategy's needs, before the first run
     out, shifted = _check_writable(out), shift_tasks(task, shifts, class_map)
     keeper = ModelKeeper(keep, task, out)   # saves the models asked for (`keep`: 'best' by validation, or 'all')
+    chosen = _chosen(task, strategies, seeds[0], steps, lr, lr_grid, wd, augment, per, out, folds, search)
+    nested = {s: [dict(r, lr_source=c.source, **c.extra) for r in compare(task, [s], seeds, steps=steps, out=out, progress=progress,
+                  raise_errors=raise_errors, shifts=shifts, class_map=class_map, workers=workers, **{'wd': wd, 'augment': augment, **per[s], **c.config}).to_dict('records')]
+              for s, c in chosen.items()}
     tuned = lambda s: lr == 'auto' and not is_frozen(s)
-    total = sum(len(seeds) + (len(lr_grid) if tuned(s) else 0) for s in strategies)   # the first seed's run is read back after the grid
-    runs = _Runs(task, out, _base(task, steps, wd, augment, opts, shifted), per, keeper, shifted, raise_errors, total, progress)
-    rows = []
-    for s in strategies:
-        rate, extra, source = (None if lr == 'auto' else lr), {}, 'given' if lr not in (None, 'auto') else 'default'
-        if tuned(s):
-            rate, extra = _choose_rate(runs, task, s, seeds[0], lr_grid)
-            if rate is None: rows += extra; continue
-            source = 'auto'
-        elif lr is None and not is_frozen(s): rate = peak_lr(task, s, None)
-        rows += [dict(runs(s, seed, rate), lr_source=source, **extra) for seed in seeds]
+    total = sum(len(seeds) + (len(lr_grid) - 1 if tuned(s) else 0) for s in strategies if s not in nested)   # the first seed's run at the chosen rate is a grid run
+    base = _base(task, steps, wd, augment, opts, shifted)
+    if workers is not None:
+        from ftlearn.parallel import RunPool   # Dask loads only when asked for
+        pool = RunPool(workers, _run_elsewhere, (_portable(task), base, per, {k: _portable(t) for k, t in shifted.items()}))
+    else: pool = None
+    runs = _Runs(task, out, base, per, keeper, shifted, raise_errors, total, progress, pool)
+    def grid():
+        rows = []
+        for s in strategies:
+            if s in nested: rows += nested[s]; continue
+            rate, extra, source = (None if lr == 'auto' else lr), {}, 'given' if lr not in (None, 'auto') else 'default'
+            if tuned(s):
+                rate, extra = _choose_rate(runs, task, s, seeds[0], lr_grid)
+                if rate is None: rows += extra; continue
+                source = 'auto'
+            elif lr is None and not is_frozen(s): rate = peak_lr(task, s, None)
+            rows += [dict(runs(s, seed, rate), lr_source=source, **extra) for seed in seeds]
+        return rows
+    try:
+        rows = grid()   # serially, every run in turn; with workers, what can start is sent and the rest waits for it
+        while any(r.get('status') == 'pending' for r in rows): _collect(runs); rows = grid()
+    finally:
+        if pool is not None: pool.close()
     best = keeper.finish(rows, lambda stem: runs(*runs.keys[stem], need_model=True))
+    for p in runs.staged: shutil.rmtree(p, ignore_errors=True)   # keep='best': the models of the other runs
+    if runs.staged and not any((out/'models').iterdir()): (out/'models').rmdir()
     df = results_frame(rows)
+    if 'search_valid_accuracy' in df: df['optimism'] = df.search_valid_accuracy - df.accuracy   # what the search's best validation score overstates
     if best is not None: df.attrs['best_model'] = str(best)
     return df
 

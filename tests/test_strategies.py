@@ -208,3 +208,72 @@ def test_cli_checks_every_budget_before_training(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert 'gradual_unfreeze' in err and 'fine_tune' not in err
     assert not list(tmp_path.glob('runs/*.json'))
+
+# --- regularisers (issue 26): options of every trained strategy, off by default, checked, recorded ---
+from ftlearn.strategies.core import REGULARISERS, check_budgets, strategy, make_learner
+import ftlearn.strategies.core as SC
+
+def test_every_trained_strategy_takes_the_regularisers():
+    for s, info in STRATEGIES.items():
+        assert set(REGULARISERS) <= set(info.options()) if not info.frozen else not set(REGULARISERS) & set(info.options()), s
+
+@pytest.mark.parametrize('name', ['full_finetune', 'fine_tune', 'top_k'])
+def test_regularisers_off_and_train_accuracy_change_nothing(task, monkeypatch, name):
+    "Off is off to the bit, and scoring the training examples at each validation point leaves the training alone."
+    plain = run_strategy(name, task, steps=4)
+    off = run_strategy(name, task, steps=4, **REGULARISERS)
+    monkeypatch.setattr(SC, 'TRAIN_EVAL_N', 0)
+    untracked = run_strategy(name, task, steps=4)
+    assert np.array_equal(plain.probs, off.probs) and np.array_equal(plain.probs, untracked.probs)
+    assert all('train_accuracy' in h for h in plain.history) and not any('train_accuracy' in h for h in untracked.history)
+    drop = lambda hs: [{k: v for k, v in h.items() if k != 'train_accuracy'} for h in hs]
+    assert drop(plain.history) == untracked.history
+
+@pytest.mark.parametrize('opt', [dict(label_smoothing=0.1), dict(mixup=0.4), dict(head_dropout=0.5)])
+def test_each_regulariser_changes_training(task, opt):
+    for name in ('full_finetune', 'fine_tune'):   # `fine_tune` builds fastai's vision_learner, the others `make_learner`
+        plain, reg = run_strategy(name, task, steps=4), run_strategy(name, task, steps=4, **opt)
+        assert not np.allclose(plain.probs, reg.probs, atol=1e-5), (name, opt)
+        assert f'{list(opt)[0]}=' in reg.notes
+
+def test_early_stop_keeps_the_best_point_and_spends_the_budget(task):
+    r = run_strategy('full_finetune', task, steps=12, lr=3e-3, early_stop=True)
+    kept = [h for h in r.history if h.get('kept')]
+    assert len(kept) == 1 and r.steps == 12 and r.history[-1]['step'] == 12
+    assert r.valid_accuracy == kept[0]['valid_accuracy'] == max(h['valid_accuracy'] for h in r.history)
+    assert kept[0] is not r.history[-1]              # here a better point came before the end
+    m, right = r.model.eval(), 0                      # the weights it ends with are the kept point's
+    with torch.no_grad():
+        for xb, yb in task.split_dl('valid'): right += int((m(xb).argmax(1) == yb).sum())
+        probs = torch.cat([torch.softmax(m(xb), 1) for xb, _ in task.test_dl()]).numpy()
+    assert right / len(task.splits.y_valid) == pytest.approx(kept[0]['valid_accuracy'])
+    np.testing.assert_allclose(probs, r.probs, atol=1e-5)   # and the test set was scored with them
+
+def test_regulariser_checks(task, tmp_path):
+    for bad, msg in [(dict(label_smoothing=1.0), 'label_smoothing must be'), (dict(mixup=-1), 'mixup must be'),
+                     (dict(head_dropout=1), 'head_dropout must be'), (dict(early_stop=1), 'early_stop must be True or False')]:
+        with pytest.raises(ValueError, match=msg): run_strategy('lora', task, steps=2, **bad)
+        with pytest.raises(ValueError, match=msg): C.compare(task, ['full_finetune'], steps=2, out=tmp_path, progress=False, **bad)
+    with pytest.raises(ValueError, match='cache=False'): run_strategy('top_k', task, steps=2, mixup=0.4)
+
+def test_mixup_refused_on_text_before_training(tmp_path):
+    t = make_task(load_data('rotten_tomatoes', n_per_class=8, n_valid=12, n_test=16), 'all-MiniLM-L6-v2', cache=FeatureCache(tmp_path))
+    with pytest.raises(ValueError, match='token ids'): check_budgets(t, ['full_finetune'], 4, {'full_finetune': dict(mixup=0.4)})
+    check_budgets(t, ['full_finetune'], 4, {'full_finetune': dict(label_smoothing=0.1)})
+
+def test_regularisers_are_part_of_the_run_record(task, tmp_path):
+    a = C.compare(task, ['full_finetune'], steps=2, lr=1e-3, out=tmp_path, progress=False)
+    b = C.compare(task, ['full_finetune'], steps=2, lr=1e-3, out=tmp_path, progress=False, head_dropout=0.3)
+    assert len(list((tmp_path/'runs').glob('*.json'))) == 2 and a.run[0] != b.run[0]
+    rec = json.loads((tmp_path/'runs'/f'{b.run[0]}.json').read_text())
+    assert rec['opts'] == {'head_dropout': 0.3} and 'train_accuracy' in rec['history'][-1]
+
+def test_a_strategy_without_make_learner_refuses_regularisers(task):
+    @strategy(order=98)
+    def own_loop(task, steps=None, epochs=3, lr=None, wd=None, augment=False, seed=0):
+        "Trains with a loop of its own (here: none), so the regularisers cannot reach it."
+        return SC.RunResult('own_loop', seed, np.ones((1, 2)) / 2, np.zeros(1, int), 0, 0, 0)
+    try:
+        assert own_loop(task).notes == ''
+        with pytest.raises(ValueError, match='without make_learner'): own_loop(task, mixup=0.2)
+    finally: del STRATEGIES['own_loop']

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/01b_data.loaders.ipynb #f5f7598b
 from __future__ import annotations
-import bz2, gzip, io, os, re, warnings, importlib.util
+import bz2, gzip, io, os, re, warnings, importlib.util, functools
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, pandas as pd, torch
@@ -16,7 +16,7 @@ from ..core import *
 from .core import *
 
 # %% auto #0
-__all__ = ['to_image_tensor', 'ImageBatch', 'image_dls', 'image_dl']
+__all__ = ['to_image_tensor', 'ImageBatch', 'DeviceImageDL', 'image_dls', 'image_dl']
 
 # %% ../../nbs/01b_data.loaders.ipynb #996eabf8
 def _check_stats(stats):
@@ -25,6 +25,11 @@ def _check_stats(stats):
     if len(m) not in (1, 3) or len(s) not in (1, 3) or not (np.isfinite(m).all() and np.isfinite(s).all() and (s > 0).all()):
         raise ValueError(f"stats must be (mean, std), each 1 or 3 finite numbers with std > 0, not {stats!r}")
     return m, s
+
+@functools.lru_cache(maxsize=32)
+def _stats_on(mean, std, device):
+    "`mean` and `std` as float32 (1,C,1,1) tensors on `device`, made once: a fresh copy to a GPU each batch would wait for the GPU."
+    return tuple(torch.tensor(v, dtype=torch.float32, device=device).view(1, -1, 1, 1) for v in (mean, std))
 
 def to_image_tensor(x, size, stats=None) -> torch.Tensor:
     "uint8 images (N,H,W) or (N,H,W,3) -> float32 (N,3,size,size), resized and normalised with `stats`=(mean, std)."
@@ -45,7 +50,7 @@ def to_image_tensor(x, size, stats=None) -> torch.Tensor:
     if not len(x): return x.new_zeros((0, 3, size, size))
     if x.shape[-2:] != (size, size): x = F.interpolate(x, size=(size, size), mode='bilinear', antialias=True, align_corners=False)
     if stats is not None:
-        m, s = (torch.tensor(v, dtype=x.dtype, device=x.device).view(1, -1, 1, 1) for v in stats)
+        m, s = _stats_on(*(tuple(map(float, v)) for v in stats), str(x.device))
         x = (x - m) / s
     return x.contiguous()
 
@@ -69,24 +74,54 @@ def _augment(x):
     grid = F.affine_grid(theta, x.shape, align_corners=False)
     return F.grid_sample(x, grid, padding_mode='reflection', align_corners=False)
 
-def _dl(x, y, size, stats, bs, shuffle=False, augment=False, seed=None, device=None):
+# %% ../../nbs/01b_data.loaders.ipynb #46329791
+def _tensors_on(ds, device) -> tuple:
+    "The tensors of a `TensorDataset`, or of a `Subset` of one (what `new(dataset=...)` may be given), on `device`."
+    if isinstance(ds, torch.utils.data.Subset):
+        return tuple(t[torch.as_tensor(ds.indices, dtype=torch.long, device=t.device)] for t in _tensors_on(ds.dataset, device))
+    if isinstance(ds, torch.utils.data.TensorDataset): return tuple(t.to(device) for t in ds.tensors)
+    raise TypeError(f"DeviceImageDL holds a TensorDataset or a Subset of one, not {type(ds).__name__}")
+
+class DeviceImageDL(DataLoader):
+    "A fastai `DataLoader` over images held whole on `device` as uint8: fastai's seeded order, each batch one index op there."
+    def __init__(self, dataset=None, x=None, y=None, device=None, **kwargs):
+        device = torch.device(device or default_device())
+        if dataset is None: dataset = torch.utils.data.TensorDataset(torch.as_tensor(x), torch.as_tensor(y))
+        super().__init__(torch.utils.data.TensorDataset(*_tensors_on(dataset, device)), device=device, **kwargs)
+    def create_batches(self, samps):
+        "The epoch's indices (fastai's `sample`, in its seeded order) go to the device at once; each batch is a slice of them."
+        idx = torch.as_tensor(list(samps), dtype=torch.long).to(self.dataset.tensors[0].device)
+        if self.drop_last: idx = idx[:len(idx) // self.bs * self.bs]
+        yield from map(self.do_batch, idx.split(self.bs))
+    def create_batch(self, b): return tuple(t[b] for t in self.dataset.tensors)
+    def retain(self, res, b): return res
+
+# %% ../../nbs/01b_data.loaders.ipynb #b6bc4c3f
+def _resident(x, device, resident=None) -> bool:
+    "Hold the split on the device? `resident` when given, else on CUDA when it takes under a quarter of the free memory."
+    if resident not in (None, True, False): raise ValueError(f"resident must be True, False or None (automatic: on a GPU), not {resident!r}")
+    if resident is not None: return resident
+    return device.type == 'cuda' and np.asarray(x).nbytes < torch.cuda.mem_get_info(device)[0] / 4
+
+def _dl(x, y, size, stats, bs, shuffle=False, augment=False, seed=None, device=None, resident=None):
     size, bs = check_number('size', size, integer=True, min=1, max=4096, hint=' (pixels per side)'), check_number('bs', bs, integer=True, min=1, hint=' (images per batch)')
     if stats is not None: _check_stats(stats)
-    ds = torch.utils.data.TensorDataset(torch.as_tensor(x), torch.as_tensor(y))
+    device = torch.device(device or default_device())
     # training batches (shuffled) are all full: a ragged last batch would be an extra, smaller optimiser step
-    if shuffle: bs = min(bs, len(ds))
-    return DataLoader(ds, bs=bs, shuffle=shuffle, drop_last=shuffle, seed=seed, device=device or default_device(),
-                      after_batch=ImageBatch(size, stats, augment))
+    if shuffle: bs = min(bs, len(x))
+    kw = dict(bs=bs, shuffle=shuffle, drop_last=shuffle, seed=seed, device=device, after_batch=ImageBatch(size, stats, augment))
+    if _resident(x, device, resident): return DeviceImageDL(x=x, y=y, **kw)
+    return DataLoader(torch.utils.data.TensorDataset(torch.as_tensor(x), torch.as_tensor(y)), **kw)
 
-def image_dls(splits: DataSplits, size=96, bs=64, stats=None, augment=False, seed=0, device=None) -> DataLoaders:
-    "fastai `DataLoaders` (train shuffled, valid in order) of `splits` at `size` px, normalised with `stats`."
+def image_dls(splits: DataSplits, size=96, bs=64, stats=None, augment=False, seed=0, device=None, resident=None) -> DataLoaders:
+    "fastai `DataLoaders` (train shuffled, valid in order) of `splits` at `size` px, normalised with `stats`; `resident`: see `DeviceImageDL`."
     if not isinstance(splits, DataSplits): raise TypeError(f"image_dls wants DataSplits (from load_data or image_folder), not {type(splits).__name__}")
     if splits.kind != 'image': raise ValueError(f"{splits.name!r} holds {splits.kind}, not images")
-    dls = DataLoaders(_dl(splits.x_train, splits.y_train, size, stats, bs, True, augment, seed, device),
-                      _dl(splits.x_valid, splits.y_valid, size, stats, 2*bs, device=device), device=device or default_device())
+    dls = DataLoaders(_dl(splits.x_train, splits.y_train, size, stats, bs, True, augment, seed, device, resident),
+                      _dl(splits.x_valid, splits.y_valid, size, stats, 2*bs, device=device, resident=resident), device=device or default_device())
     dls.c, dls.vocab = splits.n_classes, list(splits.classes)
     return dls
 
-def image_dl(splits: DataSplits, split='test', size=96, bs=128, stats=None, device=None) -> DataLoader:
+def image_dl(splits: DataSplits, split='test', size=96, bs=128, stats=None, device=None, resident=None) -> DataLoader:
     "One fastai `DataLoader` over `split`, in order (for `learn.get_preds(dl=...)` and feature extraction)."
-    return _dl(*splits.split(split), size, stats, bs, device=device)
+    return _dl(*splits.split(split), size, stats, bs, device=device, resident=resident)

@@ -13,26 +13,40 @@ from fastprogress.fastprogress import progress_bar
 from ..core import *
 
 # %% auto #0
-__all__ = ['to_device', 'extract_features', 'model_fingerprint', 'FeatureCache']
+__all__ = ['FEATURE_BS', 'to_device', 'feature_precision', 'extract_features', 'model_fingerprint', 'FeatureCache']
 
 # %% ../../nbs/02a_models.features.ipynb #345fd8d4
+FEATURE_BS = 512   # batch size of bf16 feature extraction on a GPU (`Task.features`)
+
 def to_device(x, device):
     if isinstance(x, dict): return {k: to_device(v, device) for k, v in x.items()}
     return x.to(device) if hasattr(x, 'to') else x
 
+def feature_precision(device=None) -> str:
+    "The precision features are extracted in on `device`: 'bf16' on a CUDA GPU that supports it, else 'fp32'."
+    device = torch.device(device or default_device())
+    return 'bf16' if device.type == 'cuda' and torch.cuda.is_bf16_supported() else 'fp32'
+
 @torch.no_grad()
-def extract_features(model: nn.Module, batches, feature_fn=None, device=None, progress=True):
-    "Stack `feature_fn(model, x)` (default `model(x)`) over `batches` of `(x, y)`, in eval mode; returns float32 CPU `(X, y)`."
-    device = device or default_device()
+def extract_features(model: nn.Module, batches, feature_fn=None, device=None, progress=True, precision='fp32'):
+    "Stack `feature_fn(model, x)` (default `model(x)`) over `batches` of `(x, y)`, in eval mode and `precision`; returns float32 CPU `(X, y)`."
+    if precision not in ('fp32', 'bf16'): raise ValueError(f"precision must be 'fp32' or 'bf16', not {precision!r}")
+    device, bf16 = torch.device(device or default_device()), precision == 'bf16'
     was_training = model.training
     model.eval().to(device)
+    if bf16: model.to(memory_format=torch.channels_last)
     feats, ys = [], []
     it = progress_bar(batches, leave=False) if progress else batches
     try:
-        for xb, yb in it:
-            f = feature_fn(model, to_device(xb, device)) if feature_fn else model(to_device(xb, device))
-            feats.append(f.float().cpu()); ys.append(torch.as_tensor(yb).cpu())
-    finally: model.train(was_training)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            for xb, yb in it:
+                xb = to_device(xb, device)
+                if bf16 and getattr(xb, 'ndim', 0) == 4: xb = xb.contiguous(memory_format=torch.channels_last)
+                f = feature_fn(model, xb) if feature_fn else model(xb)
+                feats.append(f.float().cpu()); ys.append(torch.as_tensor(yb).cpu())
+    finally:
+        model.train(was_training)
+        if bf16: model.to(memory_format=torch.contiguous_format)
     return torch.cat(feats), torch.cat(ys).long()
 
 # %% ../../nbs/02a_models.features.ipynb #f436a201

@@ -4,10 +4,11 @@
 
 # %% ../../nbs/06_strategies.core.ipynb #1c2ba47a
 from __future__ import annotations
-import math, time, inspect, difflib, importlib
+import math, time, inspect, difflib, importlib, contextlib, contextvars, functools
 from dataclasses import dataclass, field
 import numpy as np, torch
 from torch import nn
+import torch.nn.functional as F
 from fastai.learner import Learner
 from fastai.callback.core import Callback, CancelFitException
 from fastai.callback.schedule import *
@@ -16,7 +17,8 @@ from fastai.callback.channelslast import ChannelsLast  # also patches `Learner.t
 from fastai.callback.training import BnFreeze
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
-from fastai.losses import CrossEntropyLossFlat
+from fastai.losses import CrossEntropyLossFlat, LabelSmoothingCrossEntropyFlat
+from fastai.callback.mixup import MixUp
 from fastai.metrics import accuracy
 from fastai.torch_core import set_seed, get_random_states, set_random_states
 from fastai.vision.learner import vision_learner
@@ -27,6 +29,7 @@ from sklearn.svm import LinearSVC
 from sklearn.preprocessing import StandardScaler
 from sklearn.pipeline import make_pipeline
 from ..core import *
+from ..data.core import take_stratified
 from ..models.backbones import *
 from ..tasks.core import *
 from ..callback.budget import *
@@ -36,10 +39,12 @@ from ..callback.guard import *
 from ..metrics import *
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'OPTION_CHECKS', 'RunResult', 'n_params', 'StrategyInfo', 'strategy', 'strategy_order', 'is_frozen',
-           'precision_of', 'use_speedups', 'make_learner', 'quiet_learner', 'step_budget', 'default_lr', 'peak_lr',
-           'check_common', 'peak_lrs', 'late_gain_of', 'finish_run', 'check_epochs', 'did_you_mean', 'one_of',
-           'check_options', 'strategy_options', 'run_strategy', 'n_stage_groups', 'check_budgets']
+__all__ = ['STRATEGIES', 'TRAIN_EVAL_N', 'REGULARISERS', 'OPTION_CHECKS', 'RunResult', 'n_params', 'StrategyInfo', 'strategy',
+           'strategy_order', 'is_frozen', 'precision_of', 'use_speedups', 'train_eval_dl', 'learner_cbs',
+           'make_learner', 'quiet_learner', 'step_budget', 'default_lr', 'learner_extras', 'HeadDropout',
+           'mixup_problem', 'regularise', 'peak_lr', 'check_common', 'peak_lrs', 'late_gain_of', 'finish_run',
+           'kept_valid_accuracy', 'check_epochs', 'did_you_mean', 'one_of', 'check_options', 'strategy_options',
+           'run_strategy', 'n_stage_groups', 'check_budgets']
 
 # %% ../../nbs/06_strategies.core.ipynb #16b3cd4b
 @dataclass
@@ -91,6 +96,7 @@ def strategy(kinds=('image', 'text'), frozen=False, lr=None, checks=None, order=
     "Register the decorated function as a strategy under its own name, with its facts (see `StrategyInfo`); `lr`: one rate or {kind: rate}."
     lrs = lr if isinstance(lr, dict) else ({k: lr for k in kinds} if lr is not None else {})
     def register(f):
+        if not frozen: f = _with_regularisers(f)   # a trained strategy takes the `REGULARISERS` options too
         STRATEGIES[f.__name__] = StrategyInfo(f.__name__, f, tuple(kinds), frozen, dict(lrs), dict(checks or {}), order, in_all, needs)
         return f
     return register
@@ -117,14 +123,28 @@ def use_speedups(learn, task) -> str:
     elif p == 'bf16': learn.add_cb(MixedPrecision(amp_mode='bf16'))
     return p
 
+TRAIN_EVAL_N = 256   # at most this many training examples are scored at each validation point (0: none)
+
+def train_eval_dl(task, n=None):
+    "A DataLoader over a fixed stratified subset of `n` of `task`'s training examples (default: as many as it has validation examples, at most `TRAIN_EVAL_N`), in order and not augmented: what `History` scores."
+    n = min(TRAIN_EVAL_N, len(task.splits.y_valid)) if n is None else n
+    dl, y = task.split_dl('train'), task.splits.y_train
+    if len(y) <= n: return dl
+    return dl.new(dataset=torch.utils.data.Subset(dl.dataset, np.sort(take_stratified(y, n, np.random.default_rng(0)))))
+
+def learner_cbs(task, name, bn='train', bn_freeze=False) -> list:
+    "The callbacks of every strategy's Learner: the divergence guard, the history (with the training accuracy on `train_eval_dl`) and the BatchNorm mode."
+    track = (lambda: train_eval_dl(task)) if TRAIN_EVAL_N > 0 else None
+    return [NaNGuard(name), History(train_dl=track)] + ([BnFreeze()] if bn_freeze else []) + bn_callbacks(bn)
+
 def make_learner(task, model, name, seed, augment, wd, train_bn=True, bn_freeze=False, splitter=None, bn='train'):
-    "A fastai `Learner` on `task` for strategy `name`, seeded, with the guard, history and BatchNorm callbacks; the per-stage splitter unless another is given."
+    "A fastai `Learner` on `task` for strategy `name`, seeded, with `learner_cbs` and the run's regularisers (`regularise`); the per-stage splitter unless another is given."
     set_seed(seed, reproducible=True)
-    cbs = [NaNGuard(name), History()] + ([BnFreeze()] if bn_freeze else []) + bn_callbacks(bn)
+    cbs = learner_cbs(task, name, bn, bn_freeze)
     learn = Learner(task.dls(seed=seed, augment=augment), model, loss_func=CrossEntropyLossFlat(), metrics=accuracy,
                     splitter=splitter or task.splitter, wd=wd, train_bn=train_bn, cbs=cbs)
     learn.precision = use_speedups(learn, task)
-    return quiet_learner(learn)
+    return regularise(quiet_learner(learn), task)
 
 def quiet_learner(learn):
     "No per-epoch table or per-batch bars: the harness keeps the history and shows one bar over runs."
@@ -143,6 +163,61 @@ def default_lr(task, name) -> float:
     lrs = STRATEGIES[name].lrs
     if task.splits.kind not in lrs: raise ValueError(f"{name} has no default learning rate for {task.splits.kind} data; give lr=")
     return lrs[task.splits.kind]
+
+# %% ../../nbs/06_strategies.core.ipynb #20508a3a
+REGULARISERS = dict(label_smoothing=0., mixup=0., head_dropout=0., early_stop=False)   # option: the value that leaves it off
+
+_EXTRAS = contextvars.ContextVar('ftlearn_learner_extras', default=None)
+
+@contextlib.contextmanager
+def learner_extras(**extras):
+    "Within the block, every Learner `make_learner` builds also gets `extras`: regularisers (`REGULARISERS` names) and callbacks (`cbs`); yields the list of those Learners."
+    built = []
+    token = _EXTRAS.set({**(_EXTRAS.get() or {}), **extras, 'built': built})
+    try: yield built
+    finally: _EXTRAS.reset(token)
+
+class HeadDropout(Callback):
+    "Dropout with probability `p` on the input of the classifier `head` while it trains (a forward pre-hook, there only during a fit)."
+    def __init__(self, head, p): self.head, self.p, self.hook = head, p, None
+    def before_fit(self): self.hook = self.head.register_forward_pre_hook(lambda m, inp: (F.dropout(inp[0], self.p, m.training), *inp[1:]))
+    def after_fit(self):
+        if self.hook is not None: self.hook.remove(); self.hook = None
+
+def mixup_problem(task) -> str | None:
+    "Why mixup cannot train on `task` (texts; cached activations), in words, or None."
+    if task.splits.kind != 'image': return f"mixup blends input images, and {task.splits.name!r} holds {task.splits.kind}s (token ids do not blend); use mixup=0"
+    if getattr(task, 'cached', False): return "mixup would blend the cached activations of the frozen layers, not images; use cache=False"
+
+def regularise(learn, task, head=None):
+    "Give `learn` the regularisers and callbacks of the enclosing `learner_extras` block (nothing outside one); `head`: its classifier (default `task.head(learn.model)`)."
+    ex = _EXTRAS.get()
+    if not ex: return learn
+    if ex.get('label_smoothing'): learn.loss_func = LabelSmoothingCrossEntropyFlat(eps=ex['label_smoothing'])
+    if ex.get('mixup'):
+        if why := mixup_problem(task): raise ValueError(why)
+        learn.add_cb(MixUp(ex['mixup']))
+    if ex.get('head_dropout'): learn.add_cb(HeadDropout(task.head(learn.model) if head is None else head, ex['head_dropout']))
+    if ex.get('early_stop'): learn.add_cb(BestValidation())
+    learn.add_cbs(ex.get('cbs', []))
+    ex['built'].append(learn)
+    return learn
+
+def _with_regularisers(f):
+    "`f` taking the `REGULARISERS` options too: checked, then given to every Learner `make_learner` builds while it runs."
+    @functools.wraps(f)
+    def run(task, *args, **kwargs):
+        regs = {k: kwargs.pop(k, off) for k, off in REGULARISERS.items()}
+        for k, v in regs.items(): OPTION_CHECKS[k](v)
+        with learner_extras(**regs) as built: r = f(task, *args, **kwargs)
+        on = {k: v for k, v in regs.items() if v != REGULARISERS[k]}
+        if on and not built: raise ValueError(f"{f.__name__} builds its Learner without make_learner, so it cannot take {', '.join(on)}")
+        if on: r.notes = f"{r.notes}; {', '.join(f'{k}={v}' for k, v in on.items())}"
+        return r
+    sig = inspect.signature(f)
+    run.__signature__ = sig.replace(parameters=[*sig.parameters.values(),
+                                                *(inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v) for k, v in REGULARISERS.items())])
+    return run
 
 # %% ../../nbs/06_strategies.core.ipynb #9b43bb49
 def peak_lr(task, name, lr):
@@ -190,8 +265,13 @@ def finish_run(learn, task, name, seed, steps, lr, notes='', trainable=None, pre
     n_batches = len(learn.dls.train)
     return RunResult(name, seed, probs.float().numpy(), y.numpy(), trainable if trainable is not None else n_params(learn.model, True),
                      n_params(learn.model), round(steps / n_batches, 2), rows, learn.precision, notes, steps=steps, lr=lr,
-                     valid_accuracy=rows[-1]['valid_accuracy'] if rows else float('nan'), late_gain=late_gain_of(rows),
+                     valid_accuracy=kept_valid_accuracy(rows), late_gain=late_gain_of(rows),
                      feature_cka=cka, weight_change=change, model=learn.model)
+
+def kept_valid_accuracy(rows) -> float:
+    "The validation accuracy of the weights a run ends with: the point `BestValidation` kept (`early_stop`), else the last."
+    kept = [r for r in rows if r.get('kept')] or rows[-1:]
+    return kept[-1]['valid_accuracy'] if kept else float('nan')
 
 def check_epochs(epochs, name='epochs') -> int:
     "`epochs` (or another count called `name`) as a whole number >= 1."
@@ -204,6 +284,10 @@ def did_you_mean(word, choices) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ''
 
 def _positive(k, integer=False): return lambda v: check_number(k, v, integer=integer, min=0, min_open=True)
+def _flag(k):
+    def check(v):
+        if not isinstance(v, (bool, np.bool_)): raise ValueError(f"{k} must be True or False, not {v!r}")
+    return check
 def one_of(k, options):
     "A check that option `k` is one of `options`."
     def check(v):
@@ -213,7 +297,11 @@ def one_of(k, options):
 # Checks of the options several strategies share; a strategy declares its own with `@strategy(checks=...)`.
 OPTION_CHECKS = dict(max_epochs=_positive('max_epochs', True), patience=_positive('patience', True), lr_mult=_positive('lr_mult'),
     head_lr_mult=_positive('head_lr_mult'), probe_lr=lambda v: check_number('probe_lr', v, min=0, none_ok=True),
-    bn=one_of('bn', BN_MODES), discriminative=one_of('discriminative', (True, False)))
+    bn=one_of('bn', BN_MODES), discriminative=one_of('discriminative', (True, False)),
+    label_smoothing=lambda v: check_number('label_smoothing', v, min=0, max=1, max_open=True, hint=' (the share of the target spread over the classes; 0.1 is usual)'),
+    mixup=lambda v: check_number('mixup', v, min=0, hint=' (alpha of the Beta(alpha, alpha) blending weights; 0: off, 0.4 is usual)'),
+    head_dropout=lambda v: check_number('head_dropout', v, min=0, max=1, max_open=True, hint=" (the probability of dropping each of the classifier's inputs)"),
+    early_stop=_flag('early_stop'))
 
 def check_options(name, opts: dict):
     "Check the values of strategy `name`'s options in `opts` (shared checks and its own), before anything trains."
@@ -246,6 +334,9 @@ def n_stage_groups(task) -> int:
 
 def check_budgets(task, strategies, steps, opts=None):
     "Raise one `ValueError` naming every strategy in `strategies` that cannot run with `steps` steps and its options (`opts`: {strategy: options})."
+    opts = opts or {}
+    bad = [f"{s}: {why}" for s in strategies if not STRATEGIES[s].frozen and opts.get(s, {}).get('mixup') and (why := mixup_problem(task))]
+    if bad: raise ValueError('; '.join(bad))
     problems = [f"{s} {why}" for s in strategies if STRATEGIES[s].needs and not STRATEGIES[s].frozen
-                and (why := STRATEGIES[s].needs(task, steps, (opts or {}).get(s, {})))]
+                and (why := STRATEGIES[s].needs(task, steps, opts.get(s, {})))]
     if problems: raise ValueError(f"with a budget of {steps} optimiser steps, " + '; '.join(problems))

@@ -56,9 +56,9 @@ def fine_tune(task: Task, steps=None, epochs=3, lr=None, wd=None, augment=False,
     set_seed(seed, reproducible=True)
     if task.splits.kind == 'image':
         learn = vision_learner(task.dls(seed=seed, augment=augment), task.meta.arch, normalize=False, metrics=accuracy,
-                               loss_func=CrossEntropyLossFlat(), wd=wd, cbs=[NaNGuard('fine_tune'), History()] + bn_callbacks(bn),
-                               **_timm_weights(task))
-        learn.precision, learn.fastai_head = use_speedups(learn, task), True; quiet_learner(learn)
+                               loss_func=CrossEntropyLossFlat(), wd=wd, cbs=learner_cbs(task, 'fine_tune', bn), **_timm_weights(task))
+        learn.precision, learn.fastai_head = use_speedups(learn, task), True
+        regularise(quiet_learner(learn), task, head=learn.model[-1][-1])   # the classifier: the last layer of fastai's head
     else: learn = make_learner(task, task.model(), 'fine_tune', seed, augment, wd, bn=bn)
     frozen = max(1, round(steps * freeze_frac))
     learn.freeze()

@@ -148,6 +148,7 @@ def _trim_batch(samples):
 
 class _Cached:
     "What `make_learner` needs of a task, with the cached activations in place of the images."
+    cached = True   # no mixup here: it would blend activations, not images (`mixup_problem`)
     def __init__(self, task, model, cut, progress=False):
         self.task, self.splits, self.device = task, task.splits, task.device
         self.data = {s: prefix_activations(task, model, cut, s, progress) for s in ('train', 'valid', 'test')}
@@ -160,6 +161,8 @@ class _Cached:
         dls = DataLoaders(self.dl('train', True), self.dl('valid'), device=self.device)
         dls.c = self.task.n_classes
         return dls
+    def split_dl(self, split): return self.dl(split)
+    def head(self, suffix): return suffix[-1]
     def splitter(self, suffix): return [list(suffix.parameters())]
 
 class PrefixEval(Callback):
@@ -203,7 +206,7 @@ def _finish_cached(learn, task, steps, lr, seed, notes):
     change = weight_change(model, task.feature_model().state_dict(), stage_groups(model))
     rows = learn.history.rows
     return RunResult('top_k', seed, probs, y.numpy(), n_params(suffix, True), n_params(model), round(steps / len(learn.dls.train), 2),
-                     rows, learn.precision, notes, steps=steps, lr=lr, valid_accuracy=rows[-1]['valid_accuracy'] if rows else float('nan'),
+                     rows, learn.precision, notes, steps=steps, lr=lr, valid_accuracy=kept_valid_accuracy(rows),
                      late_gain=late_gain_of(rows), feature_cka=cka, weight_change=change, model=model.cpu())
 
 @strategy(lr=dict(image=1e-3, text=1e-4), order=6,   # full_finetune's default rates

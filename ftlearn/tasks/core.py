@@ -34,25 +34,30 @@ class Task:
         return self._feature_model
     def transform_key(self): return ()
     def features(self, split='train', progress=False):
-        "Pooled features of the frozen pretrained backbone for `split`, from the cache when possible."
-        fm = self.feature_model()
+        "Pooled features of the frozen pretrained backbone for `split`, from the cache when possible (on a GPU: bf16, `FEATURE_BS` a batch)."
+        fm, p = self.feature_model(), feature_precision(self.device)
         key = ('features', self.backbone, model_fingerprint(fm), self.splits.name, split,
-               self.splits.fingerprint(split), self.transform_key())
-        return self.cache.get(key, lambda: extract_features(fm, self.split_dl(split), self.pooled, self.device, progress))
+               self.splits.fingerprint(split), self.transform_key()) + (() if p == 'fp32' else (p,))
+        return self.cache.get(key, lambda: extract_features(fm, self._feature_dl(split, p), self.pooled, self.device, progress, p))
+    def _feature_dl(self, split, precision):
+        dl = self.split_dl(split)
+        return dl if precision == 'fp32' else dl.new(bs=max(dl.bs, FEATURE_BS))
     def __repr__(self): return f"{type(self).__name__}({self.splits.name!r} via {self.backbone!r}, {self.n_classes} classes)"
 
 # %% ../../nbs/03_tasks.core.ipynb #ccd9ee0c
 class VisionTask(Task):
     "An image data set through a timm backbone at `size` px."
-    def __init__(self, splits, backbone='efficientnet_lite0', size=None, bs=64, **kwargs):
+    def __init__(self, splits, backbone='efficientnet_lite0', size=None, bs=64, resident=None, **kwargs):
         super().__init__(splits, backbone, bs=bs, **kwargs)
         if splits.kind != 'image': raise ValueError(f"{splits.name!r} is a {splits.kind} data set; {backbone!r} is an image backbone")
         if self.meta.kind != 'vision': raise ValueError(f"{splits.name!r} holds images; {backbone!r} is a {self.meta.kind} backbone, not an image backbone")
         self.size = self.meta.input_size if size is None else check_number('size', size, integer=True, min=16, max=1024)
         self.stats = (tuple(self.meta.mean), tuple(self.meta.std))
+        if resident not in (None, True, False): raise ValueError(f"resident must be True, False or None (automatic: on a GPU), not {resident!r}")
+        self.resident = resident
     def dls(self, seed=0, augment=False):
-        return image_dls(self.splits, size=self.size, bs=self.bs, stats=self.stats, augment=augment, seed=seed, device=self.device)
-    def split_dl(self, split): return image_dl(self.splits, split, size=self.size, bs=2*self.bs, stats=self.stats, device=self.device)
+        return image_dls(self.splits, size=self.size, bs=self.bs, stats=self.stats, augment=augment, seed=seed, device=self.device, resident=self.resident)
+    def split_dl(self, split): return image_dl(self.splits, split, size=self.size, bs=2*self.bs, stats=self.stats, device=self.device, resident=self.resident)
     def test_dl(self): return self.split_dl('test')
     def model(self, pretrained=True):
         m = load_backbone(self.backbone, pretrained=pretrained, num_classes=self.n_classes)

@@ -17,7 +17,7 @@ from ..models.backbones import *
 from .core import *
 
 # %% auto #0
-__all__ = ['max_positions', 'tokenize', 'pad_batch', 'text_dl', 'mean_pool', 'TextClassifier', 'TextTask']
+__all__ = ['max_positions', 'tokenize', 'pad_batch', 'LengthBucketDL', 'text_dl', 'mean_pool', 'TextClassifier', 'TextTask']
 
 # %% ../../nbs/03a_tasks.text.ipynb #8cb50ada
 def max_positions(tokenizer) -> int | None:
@@ -53,11 +53,28 @@ def pad_batch(samples, pad_id=0):
         x[i, 0, :len(ids)] = torch.as_tensor(ids); x[i, 1, :len(ids)] = 1
     return x, torch.tensor([int(y) for _, y in samples])
 
-def text_dl(ids, labels, bs=32, shuffle=False, seed=None, pad_id=0, device=None) -> DataLoader:
-    "A fastai `DataLoader` over pre-tokenised `ids` with dynamic padding."
+# %% ../../nbs/03a_tasks.text.ipynb #5429d435
+class LengthBucketDL(DataLoader):
+    "fastai's seeded shuffle, then texts of similar length batched together: sorted within chunks of `chunk` batches, batches shuffled."
+    def __init__(self, dataset=None, chunk=50, **kwargs):
+        super().__init__(dataset, **kwargs)
+        self.chunk, self.lens = chunk, [len(ids) for ids, _ in self.dataset]
+    def get_idxs(self):
+        idxs = super().get_idxs()
+        if not self.shuffle: return idxs
+        n, sz = len(idxs) // self.bs * self.bs, self.bs * self.chunk    # the full batches (what `drop_last` keeps)
+        srt = [i for c in range(0, n, sz) for i in sorted(idxs[c:min(c + sz, n)], key=self.lens.__getitem__)]
+        batches = [srt[i:i + self.bs] for i in range(0, n, self.bs)]
+        self.rng.shuffle(batches)
+        return [i for b in batches for i in b] + idxs[n:]
+
+# %% ../../nbs/03a_tasks.text.ipynb #a88bafb3
+def text_dl(ids, labels, bs=32, shuffle=False, seed=None, pad_id=0, device=None, bucket=False) -> DataLoader:
+    "A fastai `DataLoader` over pre-tokenised `ids` with dynamic padding; `bucket`: training batches by length (`LengthBucketDL`)."
     if shuffle: bs = min(bs, len(ids))  # training batches are all full (drop_last): one step = one full batch
-    return DataLoader(list(zip(ids, labels)), bs=bs, shuffle=shuffle, drop_last=shuffle, seed=seed, device=device or default_device(),
-                      create_batch=lambda b: pad_batch(b, pad_id))
+    cls = LengthBucketDL if bucket and shuffle else DataLoader
+    return cls(list(zip(ids, labels)), bs=bs, shuffle=shuffle, drop_last=shuffle, seed=seed, device=device or default_device(),
+               create_batch=lambda b: pad_batch(b, pad_id))
 
 # %% ../../nbs/03a_tasks.text.ipynb #1268010c
 def mean_pool(encoder, x):
@@ -78,7 +95,7 @@ class TextClassifier(nn.Module):
 # %% ../../nbs/03a_tasks.text.ipynb #f440b4fb
 class TextTask(Task):
     "A text data set through a Hugging Face encoder, truncated at `max_len` tokens."
-    def __init__(self, splits, backbone='all-MiniLM-L6-v2', max_len=64, bs=32, **kwargs):
+    def __init__(self, splits, backbone='all-MiniLM-L6-v2', max_len=64, bs=32, bucket=None, **kwargs):
         if not isinstance(splits, DataSplits): raise TypeError(f"TextTask wants DataSplits (from load_data or text_frame), not {type(splits).__name__}")
         max_len, bs = _check_max_len(max_len), check_number('bs', bs, integer=True, min=1, hint=' (texts per batch)')
         super().__init__(splits, backbone, bs=bs, **kwargs)
@@ -87,12 +104,14 @@ class TextTask(Task):
         self.tokenizer = load_tokenizer(backbone)
         self.max_len = _check_max_len(max_len, self.tokenizer, self.backbone)
         self.pad_id = self.tokenizer.pad_token_id or 0
-        self._ids = {}
+        if bucket not in (None, True, False): raise ValueError(f"bucket must be True, False or None (automatic: on a GPU), not {bucket!r}")
+        self._ids, self.bucket = {}, bucket
     def ids(self, split):
         if split not in self._ids: self._ids[split] = tokenize(self.tokenizer, self.splits.split(split)[0], self.max_len)
         return self._ids[split]
     def split_dl(self, split, bs=None, shuffle=False, seed=None):
-        return text_dl(self.ids(split), self.splits.split(split)[1], bs or 2*self.bs, shuffle, seed, self.pad_id, self.device)
+        bucket = self.bucket if self.bucket is not None else torch.device(self.device).type == 'cuda'
+        return text_dl(self.ids(split), self.splits.split(split)[1], bs or 2*self.bs, shuffle, seed, self.pad_id, self.device, bucket)
     def dls(self, seed=0, augment=False):
         dls = DataLoaders(self.split_dl('train', self.bs, True, seed), self.split_dl('valid'), device=self.device)
         dls.c, dls.vocab = self.n_classes, list(self.splits.classes)
