@@ -82,6 +82,27 @@ LESSONS = {
                     sizes=dict(gpu=[250, 1000], cpu=[250], tiny=[8]), main=dict(gpu=1000, cpu=250, tiny=8),
                     jobs=[(['linear_probe', 'full_finetune', 'lora', 'bitfit', 'ia3'], {}, GRID, 'all')]),
 }
+# Lesson 7's grid: every embedded data set at three sizes, each through the main strategies under the same protocol,
+# so that `ftlearn.advise` can be fitted on some data sets and checked on the others. One reference per data set
+# ('07-fashion_mnist', ...); the CPU scale is smaller than the lessons' (32 px, 32 tokens, two passes over the
+# training set and at least 50 steps) so that 21 conditions x 6 strategies x 3 seeds fit in about an hour and a half.
+ADVISOR_STRATEGIES = [(['feature_extraction', 'linear_probe'], {}, GRID, 'all'), (['top_k', 'lora', 'full_finetune', 'lp_ft'], {}, GRID, 'all')]
+ADVISOR_SCALES = dict(gpu=dict(min_steps=200, passes=3), cpu=dict(size=32, bs=16, max_len=32, min_steps=50, passes=2),
+                      tiny=dict(min_steps=4, passes=1))
+ADVISOR_DATA = {  # name: (kind, backbone, sizes per class on the cpu scale, validation and test sizes)
+    'fashion_mnist': ('image', 'efficientnet_lite0', [5, 20, 80], dict(n_valid=100, n_test=500)),
+    'mnist_subset': ('image', 'efficientnet_lite0', [5, 20, 80], dict(n_valid=100, n_test=500)),
+    'uci_digits': ('image', 'efficientnet_lite0', [5, 20, 80], dict(n_valid=100, n_test=500)),
+    'opencv_digits': ('image', 'efficientnet_lite0', [5, 20, 80], dict(n_valid=100, n_test=500)),
+    'faces': ('image', 'efficientnet_lite0', [5, 20, 50], dict(n_valid=40, n_test=60)),
+    'rotten_tomatoes': ('text', 'all-MiniLM-L6-v2', [10, 40, 160], dict(n_valid=100, n_test=500)),
+    'fortunes': ('text', 'all-MiniLM-L6-v2', [10, 40, 160], dict(n_valid=100, n_test=500)),
+}
+for _d, (_kind, _bb, _sizes, _sets) in ADVISOR_DATA.items():
+    LESSONS[f'07-{_d}'] = dict(question=f'Which strategy is best on {_d} at each data size (the advisor grid of lesson 7)?',
+                               data=_d, backbone=_bb, kind=_kind, set_sizes=_sets, steps='passes', scale_settings=ADVISOR_SCALES,
+                               sizes=dict(gpu=_sizes, cpu=_sizes, tiny=_sizes[:1]), main=dict(gpu=_sizes[1], cpu=_sizes[1], tiny=_sizes[0]),
+                               jobs=ADVISOR_STRATEGIES)
 SEEDS = (0, 1, 2)
 
 
@@ -92,14 +113,14 @@ def git(*args):
 
 def settings_for(spec, scale):
     "The scale's settings for the lesson's kind of data, with the lesson's own overrides (`settings`)."
-    return dict(SCALES[scale][spec['kind']], **spec.get('settings', {}))
+    return dict(SCALES[scale][spec['kind']], **spec.get('settings', {}), **spec.get('scale_settings', {}).get(scale, {}))
 
 
 def task_for(spec, scale, n_per_class):
     from ftlearn.data.datasets import load_data
     from ftlearn.tasks.core import make_task
     s = settings_for(spec, scale)
-    sets = spec.get('set_sizes', dict(n_valid=s['n_valid'], n_test=s['n_test']))
+    sets = spec.get('set_sizes', dict(n_valid=s['n_valid'], n_test=s['n_test'])) if scale != 'tiny' else dict(n_valid=s['n_valid'], n_test=s['n_test'])
     sp = load_data(spec['data'], n_per_class=n_per_class, seed=0, **sets)
     kw = dict(size=s['size'], bs=s['bs']) if spec['kind'] == 'image' else dict(max_len=s['max_len'], bs=s['bs'])
     task = make_task(sp, spec['backbone'], **kw)
@@ -117,6 +138,7 @@ def variant(strategy, opts, label_opts):
 def steps_for(spec, scale, n_train):
     "Image lessons: one fixed budget. Text: three passes over the training set, at least 100 steps, so larger sets are not short-changed."
     s = settings_for(spec, scale)
+    if spec.get('steps') == 'passes': return max(s['min_steps'], s['passes'] * n_train // s['bs'])   # the advisor grid: a budget that grows with the data
     if spec['kind'] == 'image': return s['steps']
     return max(100 if scale != 'tiny' else 8, 3 * n_train // s['bs'])
 
