@@ -24,6 +24,7 @@ from .ood import *
 from .compare import *
 from .parallel import *
 from .tune import *
+from .advise import *
 from .plots import *
 from .interpret import *
 from .studies.wise_ft import *

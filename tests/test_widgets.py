@@ -199,3 +199,63 @@ def test_strategy_explorer_cached_repeat_says_so(tmp_path):
     sx = _tiny_sx(tmp_path)                                       # a new explorer (e.g. after a kernel restart), same out
     row = sx.run('feature_extraction')
     assert row['cached'] and 'from the cache' in sx.status.value
+
+# --- AdvisorWidget: the Advisor's advice under sliders, on a toy grid (tests/test_advise.py) ----------------------------
+from test_advise import toy_grid, toy_grid_file
+from ftlearn.advise import KEEPS_PRETRAINED, grid_table
+
+@pytest.fixture
+def toy_file(tmp_path): return toy_grid_file(tmp_path/'grid.json')
+
+def test_advisor_widget_probe_slider_near_to_far_changes_advice(toy_file):
+    aw = AdvisorWidget(grid=toy_file, n_per_class=20, probe_score=.88)
+    near = aw.recommendation
+    png = (aw.widget(), bytes(aw.image.value))[1]
+    aw.probe_score.value = .22
+    assert (near, aw.recommendation) == ('linear_probe', 'full_finetune')
+    assert aw.recommendation == aw.advisor.recommend(dict(n_per_class=20, probe_score=.22)) == aw.ranking.index[0]
+    assert aw.advice.value.startswith('<b>full_finetune</b>') and 'full_finetune' in aw.ranking_view.value
+    assert bytes(aw.image.value).startswith(PNG) and bytes(aw.image.value) != png
+
+def test_advisor_widget_keep_old_puts_weight_keeping_strategy_first(toy_file):
+    aw = AdvisorWidget(grid=toy_file, n_per_class=20, probe_score=.22)
+    assert aw.recommendation not in KEEPS_PRETRAINED
+    aw.keep_old.value = True
+    assert aw.recommendation in KEEPS_PRETRAINED and aw.ranking.keeps_pretrained.iloc[0]
+    assert 'keep the old task' in aw.advice.value
+
+@pytest.mark.parametrize('n,ps', [(20, .88), (5, .22), (3000, .5), (2, 0.)])
+def test_advisor_widget_lines_end_at_the_advisors_neighbours(toy_file, n, ps):
+    aw = AdvisorWidget(grid=toy_file)
+    aw.n_per_class.value, aw.probe_score.value = n, ps
+    nb = aw.advisor.neighbours(dict(n_per_class=n, probe_score=ps))
+    lines = [l for l in aw.ax.lines if l.get_gid() == 'neighbour']
+    assert sorted((l.get_xdata()[1], l.get_ydata()[1]) for l in lines) == sorted(zip(nb.n_per_class, nb.probe_score))
+    assert all((l.get_xdata()[0], l.get_ydata()[0]) == (n, ps) for l in lines)     # from the star
+    star = [c for c in aw.ax.collections if c.get_gid() == 'you'][0].get_offsets()[0]
+    np.testing.assert_allclose(star, [n, ps])
+
+def test_advisor_widget_grid_as_tuple_or_path_and_missing(toy_file, tmp_path):
+    runs, sig = toy_grid()
+    a, b = AdvisorWidget(grid=(grid_table(runs), sig), probe_score=.3), AdvisorWidget(grid=str(toy_file), probe_score=.3)
+    assert a.recommendation == b.recommendation and a.ranking.index.tolist() == b.ranking.index.tolist()
+    with pytest.raises(FileNotFoundError, match='no advisor grid summary'): AdvisorWidget(grid=tmp_path/'none.json')
+
+def test_advisor_widget_from_task_sets_controls_from_measured_signals(toy_file, monkeypatch):
+    import ftlearn.widgets as wmod
+    measured = dict(data='mine', kind='text', backbone='b', n_classes=4, n_per_class=37.0, n_train=148, probe_score=.31,
+                    head_entropy=float('nan'), bn_shift=float('nan'), step_seconds=None, keep_old=True)
+    monkeypatch.setattr(wmod, 'signals', lambda task, keep_old=False, measure_step=False: {**measured, 'keep_old': keep_old})
+    aw = AdvisorWidget.from_task(object(), grid=toy_file, keep_old=True)
+    assert (aw.n_per_class.value, aw.probe_score.value, aw.keep_old.value, aw.kind.value) == (37, .31, True, 'text')
+    assert aw.signals()['n_classes'] == 4 and 'measured on mine' in aw.advice.value
+    assert aw.recommendation == aw.advisor.recommend(dict(n_per_class=37, probe_score=.31), keep_old=True)
+
+def test_advisor_widget_leaves_no_pyplot_figures_and_labels_whole(toy_file):
+    import matplotlib.pyplot as plt
+    n = len(plt.get_fignums())
+    aw = AdvisorWidget(grid=toy_file); aw.widget()
+    assert len(plt.get_fignums()) == n
+    for w in (aw.n_per_class, aw.probe_score): assert w.continuous_update is False and w.style.description_width == 'initial'
+    FigureCanvasAgg(aw.fig).draw()
+    assert [t.get_text() for t in aw.ax.get_xticklabels()] == ['2', '10', '100', '1,000', '5,000']

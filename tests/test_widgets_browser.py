@@ -1,5 +1,5 @@
 """The explorers in a real browser: Voila, then JupyterLab, serve a small notebook; headless Chromium drags a slider, picks from a
-dropdown and clicks Run, and the plot image must change each time. Prints the click-to-update times.
+dropdown and clicks Run, and the plot image must change each time (the advisor's advice too, on a toy grid). Prints the click-to-update times.
 
 Needs Debian's `chromium` and `chromium-driver` (`./setup.sh --dev` installs them when run as root) and the dev
 extra's `selenium` and `voila`; skips, saying which is missing, elsewhere."""
@@ -7,6 +7,7 @@ import hashlib, os, shutil, socket, subprocess, sys, time
 from pathlib import Path
 import nbformat
 import pytest
+from test_advise import toy_grid_file
 
 CHROMIUM = next((shutil.which(b) for b in ('chromium', 'chromium-browser', 'google-chrome') if shutil.which(b)), None)
 CHROMEDRIVER = shutil.which('chromedriver')
@@ -27,6 +28,8 @@ CELLS = [
     "LRExplorer(lo=1e-5, hi=1e-3, n_groups=9)",
     # tiny: 32 px, 3 images per class; feature_extraction fits a classifier on frozen features (seconds on a CPU)
     "StrategyExplorer(size=32, bs=16, n_per_class=(3,), n_valid=20, n_test=30, epochs=1, out=tempfile.mkdtemp())",
+    # the advisor on a toy grid written beside the notebook, at a "near" condition (the probe wins there)
+    "from ftlearn.widgets import AdvisorWidget\nAdvisorWidget(grid='toy_grid.json', n_per_class=20, probe_score=.88)",
 ]
 
 def _free_port():
@@ -56,7 +59,7 @@ def page(request, tmp_path_factory):
     d = tmp_path_factory.mktemp(request.param)
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
     nb.metadata.kernelspec = dict(name='python3', display_name='Python 3', language='python')
-    nbformat.write(nb, d / 'explorers.ipynb')
+    nbformat.write(nb, d / 'explorers.ipynb'); toy_grid_file(d / 'toy_grid.json')
     port, log = _free_port(), open(d / 'server.log', 'w')
     env = {**os.environ, 'FTLEARN_OFFLINE': '1', 'HF_HUB_OFFLINE': '1', 'JUPYTER_CONFIG_DIR': str(d / 'config')}
     args, path = SERVERS[request.param]
@@ -80,8 +83,8 @@ def page(request, tmp_path_factory):
         def shown():
             if '<Figure size' in driver.find_element('tag name', 'body').text:    # matplotlib's repr: the plot never became an image
                 raise _Fail("the explorers' plots appear as the text '<Figure size ...>', not as images")
-            return len(_images(driver)) == 2
-        _wait(shown, 180, lambda: 'two plot images; ' + server_log())
+            return len(_images(driver)) == 3
+        _wait(shown, 180, lambda: 'three plot images; ' + server_log())
         driver.server_name = request.param
         yield driver
     finally:
@@ -192,3 +195,19 @@ def test_strategy_explorer_run_adds_star(page, capsys):
               f"{TIMES[driver.server_name, 'StrategyExplorer: Run']:.1f} s ({status})", end='')
         print(f"\nclick-to-update ({driver.server_name}) StrategyExplorer Run, full_finetune 1 epoch: "
               f"{TIMES[driver.server_name, 'StrategyExplorer: Run full_finetune']:.1f} s", end='')
+
+def test_advisor_widget_probe_slider_changes_advice(page, capsys):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    driver = page
+    advice = lambda: driver.find_element(By.XPATH, "//div[contains(@class, 'widget-html-content')][contains(., 'measured conditions nearest yours')]").text
+    assert advice().startswith('linear_probe'), advice()
+    before = _digest(driver, _images(driver)[2])
+    slider = _control(driver, 'probe score', 'slider')
+    assert slider.find_element(By.TAG_NAME, 'label').text == 'probe score'
+    ActionChains(driver).click_and_hold(slider.find_element(By.CSS_SELECTOR, '.noUi-handle')).move_by_offset(-200, 0).move_by_offset(-200, 0).release().perform()
+    cond, now = _changed(driver, 2, before)
+    TIMES[driver.server_name, 'AdvisorWidget: drag probe score'] = _wait(cond, 30, 'the advisor plot to change after dragging the probe score')
+    _wait(lambda: advice().startswith('full_finetune'), 10, lambda: f"the advice to become full_finetune at a far probe score; it says {advice()!r}")
+    with capsys.disabled():
+        print(f"\nclick-to-update ({driver.server_name}) AdvisorWidget drag probe score: {TIMES[driver.server_name, 'AdvisorWidget: drag probe score']:.2f} s", end='')

@@ -8,6 +8,7 @@ import base64, os
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from test_advise import toy_grid_file
 
 PNG = b'\x89PNG\r\n\x1a\n'
 
@@ -27,6 +28,12 @@ CELLS = [
     "sx.button._handle_button_msg(None, {'event': 'click'}, [])",
     # 5: the kernel's view, to explain a failure
     "print(sx.status.value, len(sx.runs))",
+    # 6: the advisor on a toy grid (the fixture writes toy_grid.json beside the notebook), at a "near" condition
+    "from ftlearn.widgets import AdvisorWidget\naw = AdvisorWidget(grid='toy_grid.json', n_per_class=20, probe_score=.88)\naw",
+    # 7: the probe-score slider moved in the browser to a "far" condition
+    "before = aw.recommendation\naw.probe_score.set_state({'value': 0.22})",
+    # 8: the advice before and after
+    "print(before, aw.recommendation)",
 ]
 
 class _RecordingClient(NotebookClient):
@@ -48,8 +55,8 @@ def _cell_pngs(cell):
 def executed(tmp_path_factory):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
     env_cache = str(tmp_path_factory.mktemp('cache'))
-    client = _RecordingClient(nb, timeout=600, kernel_name='python3', allow_errors=False,
-                              resources={'metadata': {'path': str(tmp_path_factory.mktemp('nb'))}})
+    where = tmp_path_factory.mktemp('nb'); toy_grid_file(where/'toy_grid.json')
+    client = _RecordingClient(nb, timeout=600, kernel_name='python3', allow_errors=False, resources={'metadata': {'path': str(where)}})
     old = os.environ.get('MPLBACKEND')
     os.environ.pop('MPLBACKEND', None)                   # what a fresh kernel has: ipykernel's own default
     try: client.execute()
@@ -75,3 +82,12 @@ def test_strategy_explorer_draws_png_and_run_updates_it(executed):
     assert after, f"Run sent no new PNG; kernel says: {nb.cells[5].outputs}"
     assert after[-1] != before[-1], "the plot did not change after Run"
     assert ' 1' in nb.cells[5].outputs[0]['text']       # one run recorded
+
+def test_advisor_widget_draws_png_and_slider_changes_advice(executed):
+    nb, client = executed
+    before = client.pngs.get(6, []) + _cell_pngs(nb.cells[6])
+    assert before and _cell_pngs(nb.cells[6]), f"AdvisorWidget showed no image/png in a fresh kernel; its outputs: {nb.cells[6].outputs}"
+    moved = client.pngs.get(7, [])
+    assert moved, "moving the probe-score slider sent no new PNG to the frontend"
+    assert moved[-1] not in before, "the PNG after moving the slider is the same as before"
+    assert nb.cells[8].outputs[0]['text'].split() == ['linear_probe', 'full_finetune']   # near: the probe; far: fine-tune everything
