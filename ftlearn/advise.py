@@ -193,9 +193,12 @@ class Advisor:
         c = pd.DataFrame([c]) if isinstance(c, (dict, pd.Series)) else c
         return pd.DataFrame({'log2_n_per_class': np.log2(c.n_per_class.astype(float)), 'probe_score': c.probe_score.astype(float)})[self.features]
     def neighbours(self, sig) -> pd.DataFrame:
-        "The `k` measured conditions nearest `sig`, with their distance."
-        d = (((self._x(self.conditions) - self._x(sig).iloc[0]) / self.scale) ** 2).sum(axis=1) ** 0.5
-        return self.conditions.assign(distance=d.values).nsmallest(self.k, 'distance')
+        "The `k` measured conditions nearest `sig`, with their distance: of the same kind of data (images, text) when the grid has `k` of them."
+        c = self.conditions
+        kind = sig.get('kind') if hasattr(sig, 'get') else None
+        if 'kind' in c and isinstance(kind, str) and (c.kind == kind).sum() >= self.k: c = c[c.kind == kind]
+        d = (((self._x(c) - self._x(sig).iloc[0]) / self.scale) ** 2).sum(axis=1) ** 0.5
+        return c.assign(distance=d.values).nsmallest(self.k, 'distance')
     def rank(self, sig, keep_old=None) -> pd.DataFrame:
         "Every strategy, the advised first: its expected shortfall (mean over the neighbours, points), how often it was the best or tied, its cost against full fine-tuning."
         nb = self.neighbours(sig)
