@@ -4,7 +4,8 @@
     python bench/workers.py --smoke    # a rehearsal in a minute
 
 One grid (three trained strategies x three seeds, each strategy's rate chosen on validation with the first seed, so the
-other seeds wait for it) runs three ways from empty run folders, in this order: serially with every core's thread
+other seeds wait for it) runs three ways from empty run folders (after an untimed warm-up that caches the features
+and loads the libraries), in this order: serially with every core's thread
 (torch's default), on two Dask worker processes with one thread each (`compare(workers=2)`), and serially with one
 thread (what one worker alone would do). The two-worker table must be bit-identical to the one-thread serial
 table (accuracy, validation accuracy, rate: a worker runs one thread, and a different thread count sums floating-point
@@ -30,6 +31,8 @@ def main(smoke=False):
     task = make_task(sp, 'efficientnet_lite0', size=32, bs=16)
     kw = dict(seeds=cfg['seeds'], steps=cfg['steps'], lr='auto', lr_grid=(1/3, 1, 3), bn='frozen', progress=False)
     cores = os.cpu_count()
+    for split in ('train', 'valid', 'test'): task.features(split)   # warm: the features (cached on disk, shared by the workers), imports, files
+    compare(task, cfg['strategies'][:1], seeds=[0], steps=2, lr=1e-3, bn='frozen', progress=False, out=tempfile.mkdtemp(prefix='ftlearn_warm_'))
     results, tables = {}, {}
     for name, threads, workers in [(f'serial, {cores} threads', cores, None), ('2 workers, 1 thread each', 1, 2), ('serial, 1 thread', 1, None)]:
         torch.set_num_threads(threads)
