@@ -290,12 +290,13 @@ def load_grid_summary(path=None) -> tuple:
     return pd.DataFrame(doc['table']), pd.DataFrame(doc['signals']), doc['provenance']
 
 # %% ../nbs/18_advise.ipynb #3046c16b
-def advise(task: Task, keep_old=False, budget_seconds=None, steps=None, grid=None, k=3, measure_step=True) -> pd.DataFrame:
+def advise(task: Task, keep_old=False, budget_seconds=None, steps=None, grid=None, k=3, measure_step=True, step_seconds=None) -> pd.DataFrame:
     "Strategies for `task`, the advised first, from its signals and the measured grid (`grid`: (table, signals), default the package's); `.attrs` holds the signals, the reason and the neighbours."
     if not isinstance(task, Task): raise ValueError(f"advise needs a Task (make_task(load_data(...), backbone)), not {type(task).__name__}")
     if budget_seconds is not None: check_number('budget_seconds', budget_seconds, min=0, min_open=True)
     table, sig_grid = grid if grid is not None else load_grid_summary()[:2]
-    sig = signals(task, keep_old=keep_old, measure_step=measure_step or budget_seconds is not None)
+    sig = signals(task, keep_old=keep_old, measure_step=step_seconds is None and (measure_step or budget_seconds is not None))
+    if step_seconds is not None: sig['step_seconds'] = check_number('step_seconds', step_seconds, min=0, min_open=True)   # given, not measured
     adv = Advisor(table, sig_grid, k=k)
     r, reason = adv.rank(sig), adv.reason(sig)
     if sig.get('step_seconds'):
