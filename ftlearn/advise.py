@@ -22,7 +22,7 @@ from .reference import reference_root, reference_scales, load_reference, referen
 
 # %% auto #0
 __all__ = ['SIGNAL_SAMPLE', 'GRID_PREFIX', 'GRID_STRATEGIES', 'COST_ORDER', 'KEEPS_PRETRAINED', 'FROZEN', 'NG_SMALL',
-           'NG_SIMILAR', 'FIXED_RULES', 'GRID_FILE', 'separability', 'probe_score', 'head_entropy', 'bn_input_means',
+           'NG_SIMILAR', 'FIXED_RULES', 'GRID_FILE', 'separability', 'probe_score', 'bn_input_means', 'head_entropy',
            'bn_shift', 'model_bn_shift', 'step_seconds', 'signals', 'load_grid', 'grid_table', 'grid_conditions',
            'Advisor', 'always_probe', 'always_finetune', 'ng_two_by_two', 'leave_one_data_out', 'loo_summary',
            'grid_signals', 'grid_summary', 'load_grid_summary', 'advise']
@@ -68,19 +68,8 @@ def _image_batches(task: Task, n: int):
         if seen >= n: break
 
 @torch.no_grad()
-def head_entropy(task: Task, n=128) -> float:
-    "Images: mean entropy of the pretrained network's own (ImageNet) predictions on `n` training images over its maximum (1: it recognises nothing); NaN for text."
-    if task.splits.kind != 'image': return float('nan')
-    t = _native(task)
-    k = (getattr(t.feature_model(), 'pretrained_cfg', None) or {}).get('num_classes') or 1000
-    m = load_backbone(t.backbone, pretrained=True, num_classes=k).eval().to(t.device)
-    p = torch.cat([m(x.to(t.device)).float().softmax(-1) for x in _image_batches(t, n)])
-    return float(-(p * p.clamp_min(1e-12).log()).sum(-1).mean() / math.log(k))
-
-# %% ../nbs/18_advise.ipynb #2ca54b10
-@torch.no_grad()
-def bn_input_means(model, batches) -> dict:
-    "Per BatchNorm layer of `model` (with stored statistics): the per-channel mean of its inputs over `batches`."
+def bn_input_means(model, batches, outputs=None) -> dict:
+    "Per BatchNorm layer of `model` (with stored statistics): the per-channel mean of its inputs over `batches` (the model's outputs appended to `outputs` if given)."
     bns = [b for b in model.modules() if isinstance(b, torch.nn.modules.batchnorm._BatchNorm) and b.running_mean is not None]
     sums = {}
     def hook(mod, inp, out):
@@ -88,21 +77,42 @@ def bn_input_means(model, batches) -> dict:
         s, c = sums.get(mod, (0., 0)); sums[mod] = (s + x.sum(1), c + x.shape[1])
     hooks = [b.register_forward_hook(hook) for b in bns]
     try:
-        for x in batches: model(x)
+        for x in batches:
+            y = model(x)
+            if outputs is not None: outputs.append(y)
     finally:
         for h in hooks: h.remove()
     return {b: s / c for b, (s, c) in sums.items()}
 
 @torch.no_grad()
+def _pretrained_pass(task: Task, n=128) -> tuple:
+    "One pass of the pretrained network with its own (ImageNet) head over `n` training images, made once per task: (class probabilities, BatchNorm input means)."
+    t = _native(task)
+    if getattr(t, '_pretrained_pass', {}).get(n) is None:
+        k = (getattr(t.feature_model(), 'pretrained_cfg', None) or {}).get('num_classes') or 1000
+        m, outs = load_backbone(t.backbone, pretrained=True, num_classes=k).eval().to(t.device), []
+        means = bn_input_means(m, (x.to(t.device) for x in _image_batches(t, n)), outs)
+        t._pretrained_pass = {**getattr(t, '_pretrained_pass', {}), n: (torch.cat(outs).float().softmax(-1), means)}
+    return t._pretrained_pass[n]
+
+def head_entropy(task: Task, n=128) -> float:
+    "Images: mean entropy of the pretrained network's own (ImageNet) predictions on `n` training images over its maximum (1: it recognises nothing); NaN for text."
+    if task.splits.kind != 'image': return float('nan')
+    p = _pretrained_pass(task, n)[0]
+    return float(-(p * p.clamp_min(1e-12).log()).sum(-1).mean() / math.log(p.shape[1]))
+
+# %% ../nbs/18_advise.ipynb #e62c1e6b
+@torch.no_grad()
 def bn_shift(task: Task, n=128) -> float:
     "Images: per BatchNorm layer, mean over channels of |your images' mean - the stored (pretraining) mean| / stored sd; the mean over layers. NaN for text or a network without BatchNorm."
     if task.splits.kind != 'image': return float('nan')
-    t = _native(task)
-    return model_bn_shift(t.feature_model().to(t.device), (x.to(t.device) for x in _image_batches(t, n)))
+    return _shift(_pretrained_pass(task, n)[1])   # the pass `head_entropy` makes: the same BatchNorm layers as the headless network
 
 def model_bn_shift(model, batches) -> float:
     "`bn_shift` of `model` on `batches`: per BatchNorm layer, mean over channels of |input mean - running mean| / running sd; the mean over layers (NaN without BatchNorm)."
-    means = bn_input_means(model, batches)
+    return _shift(bn_input_means(model, batches))
+
+def _shift(means) -> float:
     if not means: return float('nan')
     return float(np.mean([((mu - b.running_mean).abs() / (b.running_var + b.eps).sqrt()).mean().item() for b, mu in means.items()]))
 
